@@ -1,0 +1,1 @@
+"""safetynet: data_contracts."""

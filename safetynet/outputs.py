@@ -1,0 +1,135 @@
+"""Files officers and departments receive: atomic, owner-only, formula-safe, byte-reproducible."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def formula_safe(value: Any) -> Any:
+    """Neutralise spreadsheet formula injection: prefix a risky text cell with an apostrophe."""
+    if isinstance(value, str) and _FORMULA_START.match(value):
+        return "'" + value
+    return value
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return ";".join(str(v) for v in value)
+    return formula_safe(value)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write bytes to a temporary file in the same folder, fsync, then rename over `path` (0600)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def csv_bytes(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """UTF-8-with-BOM CSV (opens correctly in Excel on Chinese Windows), CRLF line ends."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def xlsx_bytes(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    sheet_title: str = "Sheet1",
+    column_widths: Sequence[int] | None = None,
+) -> bytes:
+    """A one-sheet XLSX whose bytes depend only on its content (fixed zip times and metadata)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = sheet_title[:31]
+    ws.append(list(headers))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append([_cell(v) for v in row])
+    for i, header in enumerate(headers):
+        width = column_widths[i] if column_widths else max(10, min(40, 2 * len(str(header)) + 4))
+        ws.column_dimensions[ws.cell(row=1, column=i + 1).column_letter].width = width
+    ws.freeze_panes = "A2"
+    fixed = datetime(2000, 1, 1)
+    wb.properties.created = fixed
+    wb.properties.modified = fixed
+    wb.properties.creator = "safetynet"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return _normalise_zip(buf.getvalue())
+
+
+def _normalise_zip(data: bytes) -> bytes:
+    """Rewrite a zip with fixed entry times so identical content gives identical bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(
+        out, "w", compression=zipfile.ZIP_DEFLATED
+    ) as zout:
+        for info in zin.infolist():
+            content = zin.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = re.sub(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>",
+                                 b"", content)
+            zi = zipfile.ZipInfo(info.filename, date_time=_FIXED_ZIP_TIME)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o600 << 16
+            zout.writestr(zi, content)
+    return out.getvalue()
+
+
+def write_csv(path: str | Path, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """Atomically write a formula-safe UTF-8-BOM CSV."""
+    return atomic_write_bytes(path, csv_bytes(headers, rows))
+
+
+def write_xlsx(path: str | Path, headers: Sequence[str], rows: Iterable[Sequence[Any]],
+               *, sheet_title: str = "Sheet1") -> Path:
+    """Atomically write a formula-safe, byte-reproducible XLSX."""
+    return atomic_write_bytes(path, xlsx_bytes(headers, rows, sheet_title=sheet_title))
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,85 @@
+"""The embedded DuckDB warehouse: one file, one schema per layer, history keyed by as_of."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+LAYERS = ("raw", "staged", "links", "warnings", "referrals", "meta")
+
+META_DDL = """
+create table if not exists meta.quarantine (
+    as_of date, source varchar, department varchar, file varchar, row_number bigint,
+    record_key varchar, column_name varchar, value varchar, reason_code varchar, reason varchar
+);
+create table if not exists meta.source_loads (
+    as_of date, source varchar, department varchar, table_name varchar, files varchar,
+    sha256 varchar, rows_read bigint, rows_staged bigint, rows_quarantined bigint,
+    status varchar, error varchar
+);
+create table if not exists meta.runs (
+    as_of date, run_id varchar, started_at timestamp, finished_at timestamp, status varchar,
+    rule_pack varchar, settings json
+);
+"""
+
+
+def connect(
+    path: str | Path = ":memory:",
+    *,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    temp_directory: str | Path | None = None,
+    read_only: bool = False,
+) -> duckdb.DuckDBPyConnection:
+    """Open (and create) the warehouse with offline-safe settings and every layer schema."""
+    config: dict[str, str | bool | int] = {"autoinstall_known_extensions": False,
+                                           "autoload_known_extensions": False}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    if threads:
+        config["threads"] = threads
+    if temp_directory:
+        config["temp_directory"] = str(temp_directory)
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        existed = Path(path).exists()
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    if path != ":memory:" and not existed:
+        os.chmod(path, 0o600)
+    if not read_only:
+        for layer in LAYERS:
+            con.execute(f"create schema if not exists {layer}")
+        con.execute(META_DDL)
+    return con
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """True when schema.name is a table or view."""
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for DuckDB SQL (source column names may be Chinese or odd)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run a block in one DuckDB transaction: all of it lands or none of it."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    else:
+        con.execute("commit")

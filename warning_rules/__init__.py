@@ -1,0 +1,1 @@
+"""safetynet: warning_rules."""
