@@ -1,0 +1,1 @@
+"""safetynet: monitoring across quarters (lifecycle, feedback, deadlines, chain, yield, back-test)."""

@@ -1,0 +1,1 @@
+"""safetynet: the data officers' web workbench."""
