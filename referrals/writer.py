@@ -1,0 +1,404 @@
+"""Stage 5: warnings.warnings -> one referral file per receiving department x county + manifest.
+
+Files land at `<out_dir>/<department>/<county>/转办_<部门>_<county>_<as_of>.csv|.xlsx`, owner-only,
+written atomically, with bytes that depend only on content. `referrals.files` keeps every version:
+a rerun with unchanged content writes nothing; a changed file is replaced and recorded as the next
+version; a file the quarter no longer has is withdrawn (deleted and marked not current).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from safetynet.errors import SafetynetError
+from safetynet.outputs import atomic_write_bytes, csv_bytes, sha256_file, xlsx_bytes
+from safetynet.warehouse import table_exists, transaction
+
+from .config import DepartmentLayout, ReferralLayout, load_columns_config
+from .evidence import (
+    Evidence,
+    EvidenceTemplates,
+    load_evidence_config,
+    render_evidence,
+    render_link,
+)
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("csv", "xlsx")
+UNKNOWN_COUNTY = "000000"
+_SEVERITY_RANK = {"high": 0, "medium": 1, "low": 2}
+_COUNTY_RE = re.compile(r"^\d{6}$")
+_WARNING_COLUMNS = (
+    "warning_key", "rule_id", "title", "direction", "subject_level", "person_id", "household_id",
+    "name", "region_code", "county_code", "severity", "routes", "due_date", "evidence",
+    "rule_pack",
+)
+
+FILES_DDL = """
+create table if not exists referrals.files (
+    as_of date, department varchar, county_code varchar, format varchar, path varchar,
+    rows bigint, sha256 varchar, version integer, is_current boolean, first_written_at timestamp
+)
+"""
+
+
+def warning_id(warning_key: str) -> str:
+    """Stable short id of a warning across quarters: W + first 12 hex chars of sha256(key).
+
+    The leading letter keeps spreadsheet programs from reading the id as a number.
+    """
+    return "W" + hashlib.sha256(warning_key.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ReferralFile:
+    """One referral file as listed in the manifest (path relative to out_dir, POSIX style)."""
+
+    department: str
+    department_zh: str
+    county_code: str
+    format: str
+    rows: int
+    sha256: str
+    path: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What one quarter's referral run produced; `to_dict()` is the content of manifest.json."""
+
+    as_of: date
+    files: tuple[ReferralFile, ...]
+    totals: Mapping[str, Mapping[str, Any]]
+    not_evaluated: tuple[Mapping[str, str], ...]
+    rule_packs: tuple[str, ...]
+    path: Path
+    written: tuple[str, ...] = field(default=(), compare=False)
+    withdrawn: tuple[str, ...] = field(default=(), compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Manifest content: no timestamps besides as_of, so a rerun gives identical bytes."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "generated_for": self.as_of.isoformat(),
+            "rule_packs": list(self.rule_packs),
+            "files": [asdict(f) for f in self.files],
+            "totals": {k: dict(v) for k, v in self.totals.items()},
+            "not_evaluated": [dict(r) for r in self.not_evaluated],
+        }
+
+
+@dataclass
+class _Warning:
+    row: dict[str, Any]
+    evidence: Evidence
+    county: str
+    sort_key: tuple[Any, ...]
+
+
+def _read_warnings(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, Any]]:
+    if not table_exists(con, "warnings", "warnings"):
+        raise SafetynetError("warnings.warnings 不存在：请先运行预警规则阶段")
+    cols = ", ".join(_WARNING_COLUMNS)
+    cur = con.execute(f"select {cols} from warnings.warnings where as_of = ?", [as_of])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _columns_of(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    rows = con.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = ?", [schema, table]).fetchall()
+    return {r[0] for r in rows}
+
+
+def _read_not_evaluated(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict[str, str]]:
+    """Rules that did not run this quarter (warnings.rule_status), with their reason."""
+    if not table_exists(con, "warnings", "rule_status"):
+        return []
+    cols = _columns_of(con, "warnings", "rule_status")
+    if not {"rule_id", "status"} <= cols:
+        return []
+    reason = next((c for c in ("reason", "reason_zh", "detail", "message") if c in cols), None)
+    title = "title" if "title" in cols else None
+    sql = (f"select rule_id, {title or 'null'}, {reason or 'null'} from warnings.rule_status "
+           "where as_of = ? and status = 'not_evaluated' order by rule_id")
+    out = []
+    for rule_id, rule_title, why in con.execute(sql, [as_of]).fetchall():
+        item = {"rule_id": str(rule_id), "reason": str(why or "")}
+        if title:
+            item["title"] = str(rule_title or "")
+        out.append(item)
+    return out
+
+
+def _source_tables(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, str]:
+    if not table_exists(con, "meta", "source_loads"):
+        return {}
+    rows = con.execute(
+        "select source, table_name from meta.source_loads where table_name is not null "
+        "order by (as_of = ?) , as_of", [as_of]).fetchall()
+    return {s: t for s, t in rows}  # the as_of's own row wins (sorted last)
+
+
+def _link_lookup(con: duckdb.DuckDBPyConnection, as_of: date,
+                 keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, float | None]]:
+    if not keys or not table_exists(con, "links", "record_links"):
+        return {}
+    sources, record_keys = zip(*sorted(keys), strict=True)
+    rows = con.execute(
+        "select l.source, l.record_key, l.method, l.score from links.record_links l "
+        "join (select unnest(?::varchar[]) as source, unnest(?::varchar[]) as record_key) k "
+        "using (source, record_key) where l.as_of = ?",
+        [list(sources), list(record_keys), as_of]).fetchall()
+    return {(s, k): (m, sc) for s, k, m, sc in rows}
+
+
+def _county(row: Mapping[str, Any]) -> str:
+    code = row.get("county_code") or (row.get("region_code") or "")[:6]
+    return code if _COUNTY_RE.match(code or "") else UNKNOWN_COUNTY
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, as_of: date) -> list[_Warning]:
+    rows = _read_warnings(con, as_of)
+    parsed = [Evidence.parse(r["evidence"]) for r in rows]
+    wanted = {k for ev in parsed for k in ev.link_keys()}
+    links = _link_lookup(con, as_of, wanted)
+    tables = _source_tables(con, as_of)
+    out = []
+    for row, ev in zip(rows, parsed, strict=True):
+        ev = ev.resolve(tables, lambda s, k: links.get((s, k), (None, None)))
+        key = (_SEVERITY_RANK.get(row["severity"], 9), row["rule_id"] or "",
+               row["household_id"] is None, row["household_id"] or "",
+               row["person_id"] is None, row["person_id"] or "", row["warning_key"] or "")
+        out.append(_Warning(row, ev, _county(row), key))
+    unknown = sum(w.county == UNKNOWN_COUNTY for w in out)
+    if unknown:
+        log.warning("%d warnings without a usable county code go to county %s", unknown,
+                    UNKNOWN_COUNTY)
+    return sorted(out, key=lambda w: w.sort_key)
+
+
+def _cells(w: _Warning, dept: DepartmentLayout, layout: ReferralLayout,
+           templates: EvidenceTemplates, as_of: date) -> list[Any]:
+    row = w.row
+    values: dict[str, Any] = {
+        "warning_id": warning_id(row["warning_key"]),
+        "rule_id": row["rule_id"], "title": row["title"],
+        "direction": layout.label("direction", row["direction"]),
+        "severity": layout.label("severity", row["severity"]),
+        "subject_level": layout.label("subject_level", row["subject_level"]),
+        "household_id": row["household_id"], "name": row["name"],
+        "id_number": row["person_id"], "region_code": row["region_code"],
+        "county_code": w.county, "due_date": row["due_date"], "rule_pack": row["rule_pack"],
+        "as_of": as_of,
+    }
+    out = []
+    for col in dept.columns:
+        if col.field == "evidence":
+            out.append(render_evidence(w.evidence, templates, dept.may_read))
+        elif col.field == "link":
+            out.append(render_link(w.evidence, templates, dept.may_read))
+        else:
+            out.append(values.get(col.field) if col.field else None)
+    return out
+
+
+def _relpath(dept: DepartmentLayout, county: str, as_of: date, fmt: str) -> str:
+    return f"{dept.code}/{county}/转办_{dept.label}_{county}_{as_of.isoformat()}.{fmt}"
+
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    """Write atomically unless the file already holds exactly these bytes."""
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    _ensure_dirs(path.parent)
+    atomic_write_bytes(path, data)
+    return True
+
+
+def _ensure_dirs(folder: Path) -> None:
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700)
+        os.chmod(d, 0o700)
+
+
+def _remove_withdrawn(out_dir: Path, rel: str, sha: str) -> bool:
+    path = out_dir / rel
+    if not path.is_file():
+        return False
+    if sha256_file(path) != sha:
+        log.warning("withdrawn referral file %s was changed by someone; left in place", rel)
+        return False
+    path.unlink()
+    for parent in (path.parent, path.parent.parent):
+        if parent != out_dir and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+    return True
+
+
+def write_referrals(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    out_dir: Path,
+    *,
+    columns_config: str | Path | Mapping[str, Any] | None = None,
+    evidence_config: str | Path | Mapping[str, Any] | None = None,
+) -> Manifest:
+    """Write the quarter's referral files per department x county, the manifest and referrals.files.
+
+    Args:
+        con: warehouse connection holding `warnings.warnings` (and `warnings.rule_status`).
+        as_of: comparison date of the quarter.
+        out_dir: folder receiving `<department>/<county>/...`, `manifest.json` and `清单_<as_of>.csv`.
+        columns_config: referral layout (YAML path or mapping); default referrals/columns.yaml.
+        evidence_config: evidence templates; default referrals/evidence.yaml.
+
+    Returns:
+        The manifest; `written` / `withdrawn` list the files this run touched.
+
+    Example:
+        >>> manifest = write_referrals(con, date(2026, 9, 30), Path("var/referrals/2026Q3"))
+    """
+    out_dir = Path(out_dir)
+    layout = load_columns_config(columns_config)
+    templates = load_evidence_config(evidence_config)
+    warnings = _prepare(con, as_of)
+    not_evaluated = _read_not_evaluated(con, as_of)
+    groups = _group(warnings, layout)
+    produced = _render(groups, layout, templates, as_of)
+    listed, written, withdrawn = _sync(con, as_of, out_dir, produced, layout)
+
+    manifest = Manifest(
+        as_of=as_of, files=tuple(listed), totals=_totals(groups, layout),
+        not_evaluated=tuple(not_evaluated),
+        rule_packs=tuple(sorted({w.row["rule_pack"] for w in warnings if w.row["rule_pack"]})),
+        path=out_dir / "manifest.json", written=tuple(written), withdrawn=tuple(withdrawn))
+    text = json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    _write_if_changed(manifest.path, text.encode("utf-8"))
+    _write_if_changed(out_dir / f"清单_{as_of.isoformat()}.csv", _summary_csv(manifest))
+    log.info("referrals %s: %d warnings, %d files (%d written, %d withdrawn), %d rules not "
+             "evaluated", as_of, len(warnings), len(listed), len(written), len(withdrawn),
+             len(not_evaluated))
+    return manifest
+
+
+_Groups = dict[tuple[str, str], list[_Warning]]
+_Produced = dict[tuple[str, str, str], tuple[str, bytes, int]]
+
+
+def _group(warnings: list[_Warning], layout: ReferralLayout) -> _Groups:
+    """(department, county) -> its warnings, in file order; a warning once per department."""
+    groups: _Groups = defaultdict(list)
+    for w in warnings:
+        for dept_code in dict.fromkeys(w.row["routes"] or []):
+            layout.department(dept_code)  # an unconfigured department fails before any write
+            groups[(dept_code, w.county)].append(w)
+    return dict(sorted(groups.items()))
+
+
+def _render(groups: _Groups, layout: ReferralLayout, templates: EvidenceTemplates,
+            as_of: date) -> _Produced:
+    """(department, county, format) -> (relative path, file bytes, data rows)."""
+    produced: _Produced = {}
+    for (dept_code, county), members in groups.items():
+        dept = layout.department(dept_code)
+        rows = [_cells(w, dept, layout, templates, as_of) for w in members]
+        produced[(dept_code, county, "csv")] = (
+            _relpath(dept, county, as_of, "csv"), csv_bytes(dept.headers, rows), len(rows))
+        produced[(dept_code, county, "xlsx")] = (
+            _relpath(dept, county, as_of, "xlsx"),
+            xlsx_bytes(dept.headers, rows, sheet_title=f"转办_{dept.label}_{county}"), len(rows))
+    return produced
+
+
+def _sync(con: duckdb.DuckDBPyConnection, as_of: date, out_dir: Path, produced: _Produced,
+          layout: ReferralLayout) -> tuple[list[ReferralFile], list[str], list[str]]:
+    """Bring out_dir and referrals.files in line with `produced`: same sha -> no-op; changed ->
+    atomic replace + next version; no longer produced -> deleted and not current."""
+    con.execute(FILES_DDL)
+    recorded = con.execute(
+        "select department, county_code, format, path, sha256, version, is_current "
+        "from referrals.files where as_of = ?", [as_of]).fetchall()
+    current = {(d, c, f): (p, s, v) for d, c, f, p, s, v, cur in recorded if cur}
+    last_version: Counter[tuple[str, str, str]] = Counter()
+    for d, c, f, _p, _s, v, _cur in recorded:
+        last_version[(d, c, f)] = max(last_version[(d, c, f)], v or 0)
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    listed: list[ReferralFile] = []
+    written: list[str] = []
+    withdrawn: list[str] = []
+    new_rows: list[list[Any]] = []
+    for key, (rel, data, n_rows) in produced.items():
+        sha = hashlib.sha256(data).hexdigest()
+        before = current.get(key)
+        if before and before[0] == rel and before[1] == sha:
+            version = before[2]
+        else:
+            version = last_version[key] + 1
+            new_rows.append([as_of, *key, rel, n_rows, sha, version, True, now])
+            if before and before[0] != rel and _remove_withdrawn(out_dir, before[0], before[1]):
+                withdrawn.append(before[0])  # renamed (e.g. a new department label)
+        if _write_if_changed(out_dir / rel, data):
+            written.append(rel)
+        label = layout.department(key[0]).label
+        listed.append(ReferralFile(key[0], label, key[1], key[2], n_rows, sha, rel, version))
+
+    withdrawn += [rel for key, (rel, sha, _v) in sorted(current.items())
+                  if key not in produced and _remove_withdrawn(out_dir, rel, sha)]
+    replaced = {tuple(r[1:4]) for r in new_rows}
+    with transaction(con):
+        for d, c, f in sorted(k for k in current if k not in produced or k in replaced):
+            con.execute(
+                "update referrals.files set is_current = false where as_of = ? and department = ? "
+                "and county_code = ? and format = ? and is_current", [as_of, d, c, f])
+        if new_rows:
+            con.executemany("insert into referrals.files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            new_rows)
+    return listed, written, withdrawn
+
+
+def _totals(groups: _Groups, layout: ReferralLayout) -> dict[str, dict[str, Any]]:
+    totals: dict[str, dict[str, Any]] = {}
+    for (dept_code, _county), members in groups.items():
+        t = totals.setdefault(dept_code, {"department_zh": layout.department(dept_code).label,
+                                          "warnings": 0, "counties": 0, "files": 0})
+        t["warnings"] += len(members)
+        t["counties"] += 1
+        t["files"] += len(FORMATS)
+    return totals
+
+
+def _summary_csv(manifest: Manifest) -> bytes:
+    """The Chinese 清单: files, per-department totals and the rules that did not run."""
+    headers = ["类型", "部门", "区县", "格式", "条数", "版本", "SHA256", "路径", "说明"]
+    rows: list[Sequence[Any]] = [
+        ["转办文件", f.department_zh, f.county_code, f.format, f.rows, f.version, f.sha256, f.path,
+         ""] for f in manifest.files]
+    rows += [["部门合计", t["department_zh"], "", "", t["warnings"], "", "", "",
+              f"{t['counties']}个区县"] for t in manifest.totals.values()]
+    rows += [["未运行规则", "", "", "", "", "", "", "",
+              f"{r['rule_id']}{('（' + r['title'] + '）') if r.get('title') else ''}本期未运行，"
+              f"不代表无预警：{r['reason']}"] for r in manifest.not_evaluated]
+    if not rows:
+        rows.append(["无预警", "", "", "", 0, "", "", "", f"{manifest.as_of.isoformat()}无转办预警"])
+    return csv_bytes(headers, rows)
