@@ -66,10 +66,11 @@ def link(settings: RunSettings) -> None:
 
 @task
 def warn(settings: RunSettings, tables: set[str]) -> None:
-    """Evaluate the warning rule pack."""
+    """Evaluate the warning rule pack and track each warning's lifecycle."""
     con = pipeline.open_warehouse(settings)
     try:
         pipeline.evaluate_rules(con, settings, tables)
+        pipeline.track_lifecycle(con, settings)
     finally:
         con.close()
 

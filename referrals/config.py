@@ -21,7 +21,7 @@ DEFAULT_COLUMNS = Path(__file__).with_name("columns.yaml")
 FIELDS = frozenset({
     "warning_id", "rule_id", "title", "direction", "severity", "household_id", "name",
     "id_number", "region_code", "county_code", "evidence", "link", "due_date", "subject_level",
-    "rule_pack", "as_of",
+    "rule_pack", "as_of", "lead_state",
 })
 ALL_KINDS = "*"
 _CODE_RE = re.compile(r"^[a-z0-9_]+$")

@@ -173,8 +173,36 @@ def _county(row: Mapping[str, Any]) -> str:
     return code if _COUNTY_RE.match(code or "") else UNKNOWN_COUNTY
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, as_of: date) -> list[_Warning]:
-    rows = _read_warnings(con, as_of)
+def _apply_plan(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]],
+                plan: Mapping[str, str] | None) -> list[dict[str, Any]]:
+    """Drop warnings closed in their cycle; mark each lead new / reopened / pending.
+
+    A pending (persisting, unanswered) lead keeps the due date of the cycle it was first
+    referred in, so a department's clock does not restart every quarter.
+    """
+    if plan is None:
+        for r in rows:
+            r["lead_state"] = "new"
+        return rows
+    due: dict[str, Any] = {}
+    if con.execute("select count(*) from information_schema.tables where table_schema = "
+                   "'warnings' and table_name = 'lifecycle'").fetchone()[0]:
+        due = dict(con.execute("select warning_key, due_date from warnings.lifecycle").fetchall())
+    kept = []
+    for r in rows:
+        state = plan.get(r["warning_key"], "new")
+        if state == "skip":
+            continue
+        r["lead_state"] = state
+        if state == "pending" and due.get(r["warning_key"]) is not None:
+            r["due_date"] = due[r["warning_key"]]
+        kept.append(r)
+    return kept
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, as_of: date,
+             plan: Mapping[str, str] | None = None) -> list[_Warning]:
+    rows = _apply_plan(con, _read_warnings(con, as_of), plan)
     parsed = [Evidence.parse(r["evidence"]) for r in rows]
     wanted = {k for ev in parsed for k in ev.link_keys()}
     links = _link_lookup(con, as_of, wanted)
@@ -206,6 +234,7 @@ def _cells(w: _Warning, dept: DepartmentLayout, layout: ReferralLayout,
         "id_number": row["person_id"], "region_code": row["region_code"],
         "county_code": w.county, "due_date": row["due_date"], "rule_pack": row["rule_pack"],
         "as_of": as_of,
+        "lead_state": layout.label("lead_state", row.get("lead_state", "new")),
     }
     out = []
     for col in dept.columns:
@@ -262,6 +291,7 @@ def write_referrals(
     *,
     columns_config: str | Path | Mapping[str, Any] | None = None,
     evidence_config: str | Path | Mapping[str, Any] | None = None,
+    plan: Mapping[str, str] | None = None,
 ) -> Manifest:
     """Write the quarter's referral files per department x county, the manifest and referrals.files.
 
@@ -271,6 +301,9 @@ def write_referrals(
         out_dir: folder receiving `<department>/<county>/...`, `manifest.json` and `清单_<as_of>.csv`.
         columns_config: referral layout (YAML path or mapping); default referrals/columns.yaml.
         evidence_config: evidence templates; default referrals/evidence.yaml.
+        plan: warning_key -> new | reopened | pending | skip from the lifecycle
+            (`safetynet.monitoring.lifecycle.referral_plan`); skip is left out, pending is
+            referred as a reminder (线索状态 持续未办结), never again as new.
 
     Returns:
         The manifest; `written` / `withdrawn` list the files this run touched.
@@ -281,7 +314,7 @@ def write_referrals(
     out_dir = Path(out_dir)
     layout = load_columns_config(columns_config)
     templates = load_evidence_config(evidence_config)
-    warnings = _prepare(con, as_of)
+    warnings = _prepare(con, as_of, plan)
     not_evaluated = _read_not_evaluated(con, as_of)
     groups = _group(warnings, layout)
     produced = _render(groups, layout, templates, as_of)

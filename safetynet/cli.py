@@ -19,6 +19,24 @@ app = typer.Typer(help="safetynet：低收入人口数据库季度跨部门比�
                   no_args_is_help=True, add_completion=False)
 export_app = typer.Typer(help="Export scoring CSVs (links, warnings).", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+
+
+def _mount(module: str, name: str, help_text: str) -> None:
+    """Mount a part's own typer app (monitoring, workbench) as a sub-command."""
+    import importlib
+
+    try:
+        sub = importlib.import_module(module).app
+    except ModuleNotFoundError as exc:  # that part is not in this build; any other error shows
+        if exc.name != module:
+            raise
+        return
+    app.add_typer(sub, name=name, help=help_text)
+
+
+_mount("safetynet.monitoring.cli", "monitor",
+       "跨季度跟踪：生命周期、反馈导入、推送、逾期、户链、成效、规则回测 / monitoring.")
+_mount("safetynet.workbench.cli", "web", "数据专员工作台（网页）/ the officers' web workbench.")
 console = Console()
 
 SAMPLE_SOURCES = PROJECT_ROOT / "sample_data" / "sources"

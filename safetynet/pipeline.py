@@ -205,12 +205,25 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, settings: RunSettings,
                     holidays_dir=settings.holidays_dir)
 
 
+def track_lifecycle(con: duckdb.DuckDBPyConnection, settings: RunSettings) -> Any:
+    """New / persisting / reopened / resolved per warning against the previous quarter."""
+    from safetynet.monitoring.lifecycle import update_lifecycle
+
+    return update_lifecycle(con, settings.as_of)
+
+
 # ---------------------------------------------------------------- 5 refer
 def write_referrals(con: duckdb.DuckDBPyConnection, settings: RunSettings) -> Any:
-    """Referral files per department and county, plus their manifest."""
+    """Referral files per department and county, plus their manifest.
+
+    New and reopened warnings are referred as new leads, persisting unanswered ones as
+    reminders; warnings already answered in their cycle are not sent again.
+    """
+    from safetynet.monitoring.lifecycle import referral_plan
     from safetynet.referrals.writer import write_referrals as write
 
-    return write(con, settings.as_of, settings.run_out_dir / "referrals")
+    return write(con, settings.as_of, settings.run_out_dir / "referrals",
+                 plan=referral_plan(con, settings.as_of))
 
 
 # ---------------------------------------------------------------- summary
@@ -298,6 +311,7 @@ def run_quarter(settings: RunSettings, *, run_id: str | None = None,
             link_records(con, settings)
             step("预警规则")
             evaluate_rules(con, settings, tables)
+            track_lifecycle(con, settings)
             step("生成转办文件")
             write_referrals(con, settings)
             summary = run_summary(con, settings.as_of)

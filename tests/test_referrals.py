@@ -179,7 +179,7 @@ def test_columns_per_department_and_evidence_filter(con, tmp_path):
     write_referrals(con, AS_OF, out)
     civil_raw, civil_headers, civil = _read_csv(_csv_path(out, "civil_affairs", "430102"))
     assert civil_headers == _headers("civil_affairs")
-    assert civil_headers == ["预警编号", "规则", "预警事项", "方向", "严重程度", "户编号", "姓名",
+    assert civil_headers == ["预警编号", "线索状态", "规则", "预警事项", "方向", "严重程度", "户编号", "姓名",
                              "身份证号", "所在区划", "预警依据", "关联方式", "截止日期",
                              "核查结果", "核查日期", "核查人", "备注"]
     _, hrss_headers, hrss = _read_csv(_csv_path(out, "hrss", "430102"))
@@ -196,6 +196,7 @@ def test_columns_per_department_and_evidence_filter(con, tmp_path):
     assert vehicle["关联方式"] == "身份证号一致（1.00）"
     assert vehicle["方向"] == "退出核查" and vehicle["严重程度"] == "中"
     assert vehicle["截止日期"] == "2026-11-06" and vehicle["核查结果"] == ""
+    assert vehicle["线索状态"] == "新增"  # no lifecycle plan given: every lead is new
     # medical security: household-level warning without income or category
     _, med_headers, med = _read_csv(_csv_path(out, "medical_security", "430102"))
     assert med_headers == _headers("medical_security")
@@ -421,3 +422,17 @@ def test_engine_shaped_roster_evidence_keeps_record_region():
         "在册户数2户，在册区县数2个")
     assert "430102198001010011" not in render_evidence(ev, templates, lambda _k: True)
     assert render_evidence(ev, templates, lambda k: k == "person") == ""
+
+
+def test_lifecycle_plan_skips_closed_leads_and_marks_persisting_ones(con, tmp_path):
+    key = "MAJOR_ILLNESS:430103197502020022"
+    out = tmp_path / "out"
+    plan = {key: "pending"}
+    write_referrals(con, AS_OF, out, plan=plan)
+    _, _, rows = _read_csv(_csv_path(out, "medical_security", "430103"))
+    row = next(r for r in rows if r["预警编号"] == warning_id(key))
+    assert row["线索状态"] == "持续未办结"
+    assert {r["线索状态"] for r in rows if r["预警编号"] != warning_id(key)} <= {"新增"}
+    write_referrals(con, AS_OF, tmp_path / "out2", plan={key: "skip"})
+    for path in (tmp_path / "out2").rglob("转办_*.csv"):
+        assert warning_id(key) not in {r["预警编号"] for r in _read_csv(path)[2]}
