@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,7 +49,7 @@ def connect(
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         existed = Path(path).exists()
-    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con = _connect_retrying(str(path), read_only, config)
     if path != ":memory:" and not existed:
         os.chmod(path, 0o600)
     if not read_only:
@@ -56,6 +57,20 @@ def connect(
             con.execute(f"create schema if not exists {layer}")
         con.execute(META_DDL)
     return con
+
+
+def _connect_retrying(path: str, read_only: bool, config: dict[str, str | bool | int],
+                      wait_s: float = 10.0) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting up to `wait_s` while another process (e.g. the web workbench letting go
+    of the file when a run starts) still holds DuckDB's file lock."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only, config=config)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
