@@ -105,6 +105,18 @@ class LinkSummary:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
 
 
+# One row per (uncertain record, candidate roster person): what the review queue shows.
+REVIEW_CANDIDATES_SQL = """
+create or replace view links.review_candidates as
+select rl.as_of, rl.source, rl.table_name, rl.record_key, c.person_id, rl.method, rl.score,
+       rl.id_quality, rl.explanation
+from links.record_links as rl,
+     unnest(cast(json_extract(rl.explanation, '$.candidate_person_ids') as varchar[]))
+         as c(person_id)
+where rl.status = 'review'
+"""
+
+
 def link(
     con: duckdb.DuckDBPyConnection, as_of: date, settings: MatchSettings | None = None
 ) -> LinkSummary:
@@ -591,6 +603,7 @@ def _write(con: duckdb.DuckDBPyConnection, as_of: date, day: str, settings: Matc
     for name in tables:
         con.execute(f"create or replace view links.{quote_ident(name)} as "
                     + VIEW_SQL.format(table=quote_ident(name), name=name.replace("'", "''")))
+    con.execute(REVIEW_CANDIDATES_SQL)
 
 
 def _write_roster(con: duckdb.DuckDBPyConnection, as_of: date) -> None:

@@ -39,7 +39,8 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open (and create) the warehouse with offline-safe settings and every layer schema."""
     config: dict[str, str | bool | int] = {"autoinstall_known_extensions": False,
-                                           "autoload_known_extensions": False}
+                                           "autoload_known_extensions": False,
+                                           "enable_progress_bar": False}
     if memory_limit:
         config["memory_limit"] = memory_limit
     if threads:

@@ -329,10 +329,10 @@ def _review_items(rng: random.Random, people: list[dict[str, Any]], as_of: date,
         items.append({
             "person": p,
             "link": {"as_of": as_of, "source": "ms_settlements", "table_name": "medical_settlements",
-                     "record_key": key, "person_id": p["person_id"], "status": "review",
+                     "record_key": key, "person_id": None, "status": "review",
                      "method": "name_dob_region", "score": score, "id_quality": "check_failed",
                      "explanation": json.dumps({
-                         "method": "name_dob_region", "candidate_person_id": p["person_id"],
+                         "method": "name_dob_region", "candidate_person_ids": [p["person_id"]],
                          "reason": "身份证号校验位错误；姓名相近、出生日期一致，需人工确认",
                          "comparisons": [{"field": "name", "level": "similar", "weight": 3.2},
                                          {"field": "birth_date", "level": "exact", "weight": 8.4}],
@@ -363,6 +363,9 @@ def _load(con: duckdb.DuckDBPyConnection, people: list[dict[str, Any]],
     con.execute("insert into links.roster by name select * from roster_rows")
     con.register("link_rows", _arrow(link_rows, _L_SCHEMA))
     con.execute("insert into links.record_links by name select * from link_rows")
+    from safetynet.matching.linker import REVIEW_CANDIDATES_SQL
+
+    con.execute(REVIEW_CANDIDATES_SQL)
     con.register("warning_rows", _arrow([w for q in quarters for w in by_quarter[q]], _W_SCHEMA))
     con.execute("insert into warnings.warnings by name select * from warning_rows")
     for view in ("roster_rows", "link_rows", "warning_rows"):

@@ -453,7 +453,7 @@ def household_chain(con: duckdb.DuckDBPyConnection, tables: frozenset[str], user
 def review_queue(con: duckdb.DuckDBPyConnection, tables: frozenset[str], user: User,
                  as_of: date | None, page: int = 1, per_page: int = 25) -> Page:
     """Uncertain links (status `review`) whose candidate roster person is in scope, undecided."""
-    if "links.record_links" not in tables or "links.roster" not in tables or as_of is None:
+    if "links.review_candidates" not in tables or "links.roster" not in tables or as_of is None:
         return Page([], 0, 1, per_page)
     rscope, rparams = region_scope(user, "r.region_code")
     decided = ""
@@ -461,7 +461,7 @@ def review_queue(con: duckdb.DuckDBPyConnection, tables: frozenset[str], user: U
         decided = ("and not exists (select 1 from links.review_decisions d where "
                    "d.source = rl.source and d.record_key = rl.record_key "
                    "and d.person_id is not distinct from rl.person_id)")
-    base = (f"from links.record_links rl where rl.as_of = ? and rl.status = 'review' "
+    base = (f"from links.review_candidates rl where rl.as_of = ? "
             f"and exists (select 1 from links.roster r where r.as_of = rl.as_of "
             f"and r.person_id = rl.person_id and {rscope}) {decided}")
     args = [as_of, *rparams]
@@ -498,13 +498,13 @@ def staged_identity(con: duckdb.DuckDBPyConnection, tables: frozenset[str], tabl
 def find_review_item(con: duckdb.DuckDBPyConnection, tables: frozenset[str], user: User,
                      rid: str) -> dict[str, Any] | None:
     """A review-queue item in the user's scope by its opaque id (any quarter, newest first)."""
-    if "links.record_links" not in tables or "links.roster" not in tables:
+    if "links.review_candidates" not in tables or "links.roster" not in tables:
         return None
     if not re.fullmatch(r"R[0-9a-f]{12}", rid):
         return None
     rscope, rparams = region_scope(user, "r.region_code")
     rows = _dicts(con.execute(
-        f"select rl.* from links.record_links rl where rl.status = 'review' "
+        f"select rl.* from links.review_candidates rl where true "
         f"and {_REVIEW_ID_SQL} = ? and exists (select 1 from links.roster r "
         f"where r.as_of = rl.as_of and r.person_id = rl.person_id and {rscope}) "
         f"order by rl.as_of desc limit 1", [rid, *rparams]))
