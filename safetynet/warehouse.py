@@ -39,8 +39,7 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """Open (and create) the warehouse with offline-safe settings and every layer schema."""
     config: dict[str, str | bool | int] = {"autoinstall_known_extensions": False,
-                                           "autoload_known_extensions": False,
-                                           "enable_progress_bar": False}
+                                           "autoload_known_extensions": False}
     if memory_limit:
         config["memory_limit"] = memory_limit
     if threads:
@@ -51,6 +50,7 @@ def connect(
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         existed = Path(path).exists()
     con = _connect_retrying(str(path), read_only, config)
+    con.execute("set enable_progress_bar = false")
     if path != ":memory:" and not existed:
         os.chmod(path, 0o600)
     if not read_only:
