@@ -172,6 +172,11 @@ class _Resolver:
         if missing:
             cols_zh = "、".join(f"「{c}」（标准字段 {t}）" for c, t in missing)
             cols_en = ", ".join(f"'{c}' (canonical {t})" for c, t in missing)
+            if not self.used:  # not one configured column found: the header itself is off
+                cols_zh += (f"。没有找到任何已配置的列：请检查表头是否在第 {src.header_row} 行"
+                            f"（header_row）、分隔符、编码和工作表")
+                cols_en += (f"; none of the configured columns was found: check header_row "
+                            f"({src.header_row}), delimiter, encoding and sheet")
             raise _source_error(src, self.files, f"缺少列：{cols_zh}",
                                 f"lacks column(s) {cols_en}",
                                 column=", ".join(c for c, _ in missing))
@@ -274,7 +279,7 @@ def stage_source(con: duckdb.DuckDBPyConnection, source: SourceConfig, as_of: da
             con.execute(
                 f'insert into staged."{contract.table}" ({staged_cols}, as_of, _source, '
                 f"_record_key, _row, _file) select {staged_cols}, {as_of_sql}, {src_sql}, "
-                f"_record_key, _row, _file from {tmp} where len(_failures) = 0 "
+                f"_record_key, _row, _file from {tmp} where coalesce(len(_failures), 0) = 0 "
                 f"order by _file, _row")
             con.execute(
                 "insert into meta.quarantine (as_of, source, department, file, row_number, "
@@ -282,11 +287,11 @@ def stage_source(con: duckdb.DuckDBPyConnection, source: SourceConfig, as_of: da
                 f"select {as_of_sql}, {src_sql}, {dept_sql}, _file, _row, _record_key, "
                 f"f.column_name, f.value, f.reason_code, {reason} from ("
                 f"select _file, _row, _record_key, unnest(_failures) as f from {tmp} "
-                f"where len(_failures) > 0) order by _file, _row")
+                f"where coalesce(len(_failures), 0) > 0) order by _file, _row")
             read, staged, quarantined, entries = con.execute(
-                f"select count(*), count(*) filter (where len(_failures) = 0), "
-                f"count(*) filter (where len(_failures) > 0), "
-                f"coalesce(sum(len(_failures)), 0) from {tmp}").fetchone()
+                f"select count(*), count(*) filter (where coalesce(len(_failures), 0) = 0), "
+                f"count(*) filter (where coalesce(len(_failures), 0) > 0), "
+                f"coalesce(sum(coalesce(len(_failures), 0)), 0) from {tmp}").fetchone()
             con.execute(f"drop table {tmp}")
     except duckdb.Error as exc:
         with transaction(con):

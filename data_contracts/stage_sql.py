@@ -7,6 +7,8 @@ columns and `_failures`, a list of {column_name, column_label, value, shown, rea
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -133,7 +135,8 @@ def _fail_sql(plan: ColumnPlan, txt: str, val: str, typed: str, as_of: date) -> 
     spec = plan.spec
     whens = [
         f"WHEN length({txt}) > {MAX_TEXT} THEN '{ReasonCode.FIELD_TOO_LONG}'",
-        f"WHEN regexp_matches({txt}, {lit(_FORMULA_RE)}) THEN '{ReasonCode.FORMULA_LIKE}'",
+        f"WHEN left({txt}, 1) IN ('=', '+', '-', '@') "
+        f"AND regexp_matches({txt}, {lit(_FORMULA_RE)}) THEN '{ReasonCode.FORMULA_LIKE}'",
         f"WHEN {val} IS NULL THEN "
         + (f"'{ReasonCode.MISSING_REQUIRED}'" if spec.required else "NULL"),
     ]
@@ -217,11 +220,15 @@ def _hint_sql(plan: ColumnPlan, fail: str, as_of: date, date_formats: Sequence[s
 
 def _shown_sql(name: str, txt: str) -> str:
     """The value as quoted in the Chinese reason: ID numbers and names masked, long text cut."""
-    if name == "id_number":
-        return (f"CASE WHEN length({txt}) <= 8 THEN repeat('*', length({txt})) ELSE "
+    if name == "id_number":  # (a value too long to be an ID is cut like any other)
+        return (f"CASE WHEN length({txt}) <= 8 THEN repeat('*', length({txt})) "
+                f"WHEN length({txt}) > {SHOWN_CUT} THEN left({txt}, 4) || "
+                f"repeat('*', {SHOWN_CUT - 4}) || '…' ELSE "
                 f"left({txt}, 4) || repeat('*', length({txt}) - 8) || right({txt}, 4) END")
     if name == "name":
-        return f"left({txt}, 1) || repeat('*', greatest(1, length({txt}) - 1))"
+        return (f"left({txt}, 1) || repeat('*', least(greatest(1, length({txt}) - 1), "
+                f"{SHOWN_CUT - 1})) || CASE WHEN length({txt}) > {SHOWN_CUT} THEN '…' "
+                f"ELSE '' END")
     return (f"CASE WHEN length({txt}) > {SHOWN_CUT} THEN left({txt}, {SHOWN_CUT}) || '…' "
             f"ELSE {txt} END")
 
@@ -280,7 +287,8 @@ def build_stage_sql(
     key_fail = (
         f"CASE WHEN _record_key IS NULL THEN '{ReasonCode.MISSING_REQUIRED}' "
         f"WHEN length(_record_key) > {MAX_TEXT} THEN '{ReasonCode.FIELD_TOO_LONG}' "
-        f"WHEN regexp_matches(_record_key, {lit(_FORMULA_RE)}) THEN '{ReasonCode.FORMULA_LIKE}' "
+        f"WHEN left(_record_key, 1) IN ('=', '+', '-', '@') "
+        f"AND regexp_matches(_record_key, {lit(_FORMULA_RE)}) THEN '{ReasonCode.FORMULA_LIKE}' "
         f"WHEN _key_seq > 1 THEN '{ReasonCode.DUPLICATE_RECORD_KEY}' END"
     )
     checked.append(f"{key_fail} AS fail__record_key")
@@ -289,6 +297,10 @@ def build_stage_sql(
         _shown_sql("_record_key", "_record_key"), "fail__record_key",
         "CASE WHEN fail__record_key = 'duplicate_record_key' "
         "THEN '同一记录编号已在前面出现，保留首次出现的行' END"))
+
+    # clean rows (nearly all) skip building the failure list: NULL means no failure
+    fail_names = [re.search(r"AS (\"?fail__[^\"\s]+\"?)\s*$", c).group(1) for c in checked]
+    any_fail = " OR ".join(f"{n} IS NOT NULL" for n in fail_names) or "false"
 
     def cols(items: list[str]) -> str:
         return "".join(f",\n        {i}" for i in items)
@@ -319,7 +331,8 @@ checked as (
 ),
 final as (
     select _file, _row, _record_key{cols([q(p.spec.name) for p in plans])},
-        list_filter([{", ".join(failures)}], lambda f: f.reason_code IS NOT NULL) AS _failures
+        CASE WHEN {any_fail} THEN list_filter([{", ".join(failures)}],
+            lambda f: f.reason_code IS NOT NULL) END AS _failures
     from checked
 )
 select * from final
