@@ -34,6 +34,8 @@ def _mount(module: str, name: str, help_text: str) -> None:
     app.add_typer(sub, name=name, help=help_text)
 
 
+_mount("safetynet.matching.cli", "link",
+       "人员关联：解释、复核队列导出导入、评估、质量报告 / linkage tools.")
 _mount("safetynet.monitoring.cli", "monitor",
        "跨季度跟踪：生命周期、反馈导入、推送、逾期、户链、成效、规则回测 / monitoring.")
 _mount("safetynet.workbench.cli", "web", "数据专员工作台（网页）/ the officers' web workbench.")
@@ -76,8 +78,11 @@ def run(
                            data_dir=data or sources.parent, warehouse=warehouse, out_dir=out,
                            rule_pack=rules, memory_limit=memory_limit, threads=threads,
                            holidays_dir=holidays)
+    from safetynet.log import console_handler
+
     try:
-        summary = _run(settings, prefect)
+        with console_handler():
+            summary = _run(settings, prefect)
     except SafetynetError as exc:
         _fail(exc)
     _print_summary(summary)
@@ -94,6 +99,9 @@ def _run(settings: RunSettings, prefect: bool) -> dict[str, Any]:
 
     from safetynet.pipeline import run_quarter
 
+    if not console.is_terminal:  # cron, CI, a pipe: one plain line per stage, as it starts
+        return run_quarter(settings, progress=lambda label: console.print(
+            f"{settings.as_of} {label}", highlight=False))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
         task = None
@@ -122,7 +130,8 @@ def settings_to_flow_args(settings: RunSettings) -> dict[str, Any]:
 def summary(as_of: AsOf = None, warehouse: Warehouse = Path("var/safetynet.duckdb"),
             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show a stored run's summary (no personal data)."""
-    from safetynet.pipeline import run_summary
+    from safetynet.lock import lock_holder
+    from safetynet.pipeline import run_status, run_summary
     from safetynet.warehouse import connect
 
     if not warehouse.exists():
@@ -130,10 +139,19 @@ def summary(as_of: AsOf = None, warehouse: Warehouse = Path("var/safetynet.duckd
     con = connect(warehouse, read_only=True)
     try:
         data = run_summary(con, _as_of(as_of))
+        run = run_status(con, _as_of(as_of))
     finally:
         con.close()
+    status = run["status"] if run else "absent"
+    if status == "running" and lock_holder(warehouse) is None:
+        status = "interrupted"  # recorded as running, but no live run holds the warehouse
+    if status != "finished":  # a killed or failed run must never read as a finished one
+        Console(stderr=True).print(
+            f"[bold yellow]注意 / warning:[/] {_as_of(as_of)} 的运行状态为 {status}（未完成），"
+            f"以下数据不完整 / the run of this quarter did not finish (status {status}).")
     if as_json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json.dumps({**data, "run_status": status}, ensure_ascii=False,
+                                    indent=2) + "\n")
     else:
         _print_summary(data)
 
