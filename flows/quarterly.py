@@ -7,15 +7,18 @@ Each task opens the embedded DuckDB warehouse itself, so a task can be retried o
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
-from safetynet.connectors.config import SourceConfig, load_source_configs
 
 from safetynet import pipeline
+from safetynet.connectors.config import SourceConfig, load_source_configs
 from safetynet.lock import run_lock
+from safetynet.log import redact_handlers, run_log
+from safetynet.outputs import owner_only
 from safetynet.settings import RunSettings, quarter_end_before
 
 
@@ -138,7 +141,12 @@ def quarterly_comparison(
     configs = load_source_configs(settings.sources_dir)
     started = datetime.now()
     run_id = f"{settings.quarter}-{started:%Y%m%dT%H%M%S}"
-    with run_lock(settings.warehouse):
+    with owner_only(), run_log(settings.run_out_dir / pipeline.RUN_LOG,
+                               logger_names=("safetynet", *_PREFECT_RUN_LOGGERS)), \
+            run_lock(settings.warehouse, run_id=run_id):
+        redact_handlers(h for n in ("", "prefect", *_PREFECT_RUN_LOGGERS)
+                        for h in logging.getLogger(n).handlers)
+        pipeline.begin_outputs(settings)
         _record(settings, run_id, started, "running")
         try:
             loads = stage(settings, configs, extract(settings, configs))
@@ -147,12 +155,15 @@ def quarterly_comparison(
             link(settings)
             warn(settings, tables)
             refer(settings)
-            summary = summarize(settings)
+            _record(settings, run_id, started, "finished")
+            summary = summarize(settings)  # last: summary.json only ever shows a finished run
         except BaseException:
             _record(settings, run_id, started, "failed")
             raise
-        _record(settings, run_id, started, "finished")
     return summary
+
+
+_PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
 def _record(settings: RunSettings, run_id: str, started: datetime, status: str) -> None:

@@ -18,8 +18,8 @@ import duckdb
 from safetynet.connectors.config import SourceConfig, load_source_configs
 from safetynet.errors import SafetynetError, SourceUnavailable
 from safetynet.lock import run_lock
-from safetynet.log import get_logger
-from safetynet.outputs import atomic_write_bytes
+from safetynet.log import get_logger, redact, run_log
+from safetynet.outputs import atomic_write_bytes, owner_only, remove_stale_temp_files
 from safetynet.settings import RunSettings
 from safetynet.warehouse import connect, transaction
 
@@ -41,6 +41,8 @@ class SourceLoad:
     rows_staged: int = 0
     rows_quarantined: int = 0
     error: str = ""
+    note: str = ""  # "unchanged": same files and config as the last load of this as_of
+    config_sha256: str = ""
 
 
 class RequiredSourceMissing(SafetynetError):
@@ -75,10 +77,26 @@ def extract_sources(con: duckdb.DuckDBPyConnection, settings: RunSettings,
     stop the other sources: `check_required` decides afterwards whether the run may go on.
     """
     from safetynet.connectors.extract import extract_source
+    from safetynet.connectors.incremental import UNCHANGED, config_digest, previous_load
 
     loads: list[SourceLoad] = []
     for cfg in configs:
-        load = SourceLoad(cfg.name, cfg.department, cfg.table, cfg.required)
+        load = SourceLoad(cfg.name, cfg.department, cfg.table, cfg.required,
+                          config_sha256=config_digest(cfg))
+        before = previous_load(con, cfg, settings.as_of, settings.data_dir,
+                               settings.allowed_roots)
+        if before is not None:  # same bytes, same config, staged rows present: not read again
+            load.files, load.sha256 = before["files"], before["sha256"]
+            load.rows_read, load.rows_quarantined = before["rows_read"], before["rows_quarantined"]
+            load.rows_staged, load.status, load.note = before["rows_staged"], "loaded", UNCHANGED
+            log.info("source %s unchanged since its last load of %s: not read again", cfg.name,
+                     settings.as_of)
+            loads.append(load)
+            continue
+        # read again: until this run records its loads, the last record vouches for nothing
+        # (a run killed after staging must not let a later run take its rows as "unchanged")
+        con.execute("delete from meta.source_loads where as_of = ? and source = ?",
+                    [settings.as_of, cfg.name])
         try:
             ext = extract_source(con, cfg, settings.data_dir, settings.as_of,
                                  allowed_roots=settings.allowed_roots)
@@ -86,9 +104,9 @@ def extract_sources(con: duckdb.DuckDBPyConnection, settings: RunSettings,
             load.rows_read, load.rows_quarantined = ext.rows_read, ext.rows_quarantined
             load.status = "extracted"
         except SourceUnavailable as exc:
-            load.status, load.error = "missing", str(exc)
+            load.status, load.error = "missing", redact(str(exc))
         except SafetynetError as exc:
-            load.status, load.error = "rejected", str(exc)
+            load.status, load.error = "rejected", redact(str(exc))
         loads.append(load)
     return loads
 
@@ -111,9 +129,11 @@ def stage_sources(con: duckdb.DuckDBPyConnection, settings: RunSettings,
                 load.rows_quarantined += staged.rows_quarantined
                 load.status = "loaded"
             except SafetynetError as exc:
-                load.status, load.error = "rejected", str(exc)
+                load.status, load.error = "rejected", redact(str(exc))
         if load.status != "loaded":
             _forget_source(con, cfg, settings.as_of)
+            # nothing of a rejected source is staged: every row it read is held back with it
+            load.rows_staged, load.rows_quarantined = 0, load.rows_read
             log.warning("source %s %s: %s", cfg.name, load.status, load.error)
         else:
             log.info("source %s: read %d, staged %d, quarantined %d", cfg.name,
@@ -140,12 +160,18 @@ def _forget_source(con: duckdb.DuckDBPyConnection, cfg: SourceConfig, as_of: dat
 
 def _record_loads(con: duckdb.DuckDBPyConnection, as_of: date, loads: list[SourceLoad]) -> None:
     with transaction(con):
+        # (note, config_sha256: for incremental reruns, see connectors/incremental.py)
+        con.execute("alter table meta.source_loads add column if not exists note varchar")
+        con.execute("alter table meta.source_loads add column if not exists config_sha256 varchar")
         con.execute("delete from meta.source_loads where as_of = ?", [as_of])
         for ld in loads:
             con.execute(
-                "insert into meta.source_loads values (?,?,?,?,?,?,?,?,?,?,?)",
+                "insert into meta.source_loads (as_of, source, department, table_name, files, "
+                "sha256, rows_read, rows_staged, rows_quarantined, status, error, note, "
+                "config_sha256) values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [as_of, ld.source, ld.department, ld.table_name, ";".join(ld.files), ld.sha256,
-                 ld.rows_read, ld.rows_staged, ld.rows_quarantined, ld.status, ld.error])
+                 ld.rows_read, ld.rows_staged, ld.rows_quarantined, ld.status, ld.error, ld.note,
+                 ld.config_sha256])
 
 
 def check_required(loads: list[SourceLoad]) -> None:
@@ -157,8 +183,14 @@ def check_required(loads: list[SourceLoad]) -> None:
 
 
 def loaded_tables(loads: list[SourceLoad]) -> set[str]:
-    """Canonical tables with at least one loaded source."""
-    return {ld.table_name for ld in loads if ld.status == "loaded"}
+    """Canonical tables whose every configured source loaded.
+
+    A table fed by several sources (deaths: registrations and cremations) is incomplete when
+    one of them is missing or rejected: the rules reading it are then `not_evaluated`, never
+    reported as if the quarter had no such cases.
+    """
+    incomplete = {ld.table_name for ld in loads if ld.status != "loaded"}
+    return {ld.table_name for ld in loads if ld.status == "loaded"} - incomplete
 
 
 def validate_contracts(con: duckdb.DuckDBPyConnection, settings: RunSettings,
@@ -191,7 +223,13 @@ def link_records(con: duckdb.DuckDBPyConnection, settings: RunSettings) -> Any:
     from safetynet.matching.linker import MatchSettings, link
 
     ms = MatchSettings(**settings.match_settings) if settings.match_settings else MatchSettings()
-    return link(con, settings.as_of, ms)
+    summary = link(con, settings.as_of, ms)
+    # the matching settings are data, saved with every quarter's links (Splink's model JSON)
+    con.execute("create table if not exists links.settings (as_of date, settings json)")
+    with transaction(con):
+        con.execute("delete from links.settings where as_of = ?", [settings.as_of])
+        con.execute("insert into links.settings values (?, ?)", [settings.as_of, ms.to_json()])
+    return summary
 
 
 # ---------------------------------------------------------------- 4 warn
@@ -264,10 +302,31 @@ def run_summary(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, Any]:
     return _jsonable(summary)
 
 
+RUN_LOG = "run.log"
+SUMMARY_FILE = "summary.json"
+
+
+def begin_outputs(settings: RunSettings) -> None:
+    """Before a run writes anything: drop the previous summary.json (present only after a run
+    finished) and temporary files a killed writer left behind. Call it holding the run lock."""
+    (settings.run_out_dir / SUMMARY_FILE).unlink(missing_ok=True)
+    for stale in remove_stale_temp_files(settings.run_out_dir):
+        log.warning("removed a half-written file left by an interrupted run: %s", stale.name)
+
+
+def run_status(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, Any] | None:
+    """The meta.runs row of `as_of` (run_id, status, started_at, finished_at), or None."""
+    row = con.execute("select run_id, status, started_at, finished_at from meta.runs "
+                      "where as_of = ? order by started_at desc limit 1", [as_of]).fetchone()
+    if row is None:
+        return None
+    return dict(zip(("run_id", "status", "started_at", "finished_at"), row, strict=True))
+
+
 def write_summary(settings: RunSettings, summary: dict[str, Any]) -> Path:
     """summary.json in the quarter's output folder (masked: no person data inside)."""
     data = json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True, default=str)
-    return atomic_write_bytes(settings.run_out_dir / "summary.json", data.encode("utf-8"))
+    return atomic_write_bytes(settings.run_out_dir / SUMMARY_FILE, data.encode("utf-8"))
 
 
 def record_run(con: duckdb.DuckDBPyConnection, settings: RunSettings, run_id: str,
@@ -293,10 +352,17 @@ def run_quarter(settings: RunSettings, *, run_id: str | None = None,
 
     `progress`, when given, is called with a Chinese label before each stage.
     """
-    step = progress or (lambda label: log.info("stage: %s", label))
+    def step(label: str) -> None:
+        log.info("stage: %s", label)
+        if progress is not None:
+            progress(label)
+
     started = datetime.now()
     run_id = run_id or f"{settings.quarter}-{started:%Y%m%dT%H%M%S}"
-    with run_lock(settings.warehouse):
+    with owner_only(), run_log(settings.run_out_dir / RUN_LOG), \
+            run_lock(settings.warehouse, run_id=run_id):
+        log.info("run %s: as_of %s, warehouse %s", run_id, settings.as_of, settings.warehouse)
+        begin_outputs(settings)
         con = open_warehouse(settings)
         try:
             record_run(con, settings, run_id, started, "running")
@@ -315,11 +381,13 @@ def run_quarter(settings: RunSettings, *, run_id: str | None = None,
             step("生成转办文件")
             write_referrals(con, settings)
             summary = run_summary(con, settings.as_of)
-            write_summary(settings, summary)
             record_run(con, settings, run_id, started, "finished")
+            write_summary(settings, summary)  # last: summary.json only ever shows a finished run
+            log.info("run %s finished", run_id)
             return summary
-        except BaseException:
+        except BaseException as exc:
             record_run(con, settings, run_id, started, "failed")
+            log.error("run %s failed: %s", run_id, exc)
             raise
         finally:
             con.close()
