@@ -223,13 +223,17 @@ def link_records(con: duckdb.DuckDBPyConnection, settings: RunSettings) -> Any:
     from safetynet.matching.linker import MatchSettings, link
 
     ms = MatchSettings(**settings.match_settings) if settings.match_settings else MatchSettings()
+    # settings and the fitted model are saved with every quarter in links.model
     summary = link(con, settings.as_of, ms)
-    # the matching settings are data, saved with every quarter's links (Splink's model JSON)
-    con.execute("create table if not exists links.settings (as_of date, settings json)")
-    with transaction(con):
-        con.execute("delete from links.settings where as_of = ?", [settings.as_of])
-        con.execute("insert into links.settings values (?, ?)", [settings.as_of, ms.to_json()])
+    write_link_quality(con, settings)
     return summary
+
+
+def write_link_quality(con: duckdb.DuckDBPyConnection, settings: RunSettings) -> list[Path]:
+    """Per-source linkage quality report (Chinese XLSX) to send back to each department."""
+    from safetynet.matching.reports import write_quality_reports
+
+    return list(write_quality_reports(con, settings.as_of, settings.run_out_dir / "link_quality"))
 
 
 # ---------------------------------------------------------------- 4 warn

@@ -1,4 +1,9 @@
-"""The link step on a real DuckDB file: each method, each noise kind, the decoys, idempotence."""
+"""The link step on a real DuckDB file: each method, each noise kind, the decoys, idempotence.
+
+The hand-made persons and records below sit inside a generated background quarter (3,000 roster
+persons, 24,000 department records): the Fellegi–Sunter model is fitted on the quarter's own data,
+so the background gives EM something to learn from, as a real quarter does.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from datetime import date
 import pytest
 from stdnum.cn.ric import calc_check_digit
 
-from safetynet.errors import SafetynetError
+from safetynet.errors import ConfigError, SafetynetError
 from safetynet.matching.ids import normalize_id
 from safetynet.matching.linker import MatchSettings, link
 from safetynet.warehouse import connect
@@ -80,7 +85,8 @@ NEAR_ID = pid("19800101", "124")            # valid, one order digit from zhang'
 LUCKY_TRUNCATED = P["lucky_truncation"][0][:15] + "000"
 OTHER_REGION_000 = "430103198701010000"     # valid too, but the first 15 digits differ
 
-# (record_key, expected method, expected roster key or None, column values)
+# (record_key, expected method, expected roster key or None, column values); "review" rows name
+# the contradiction that holds them for an officer (None: two equally good candidates)
 VEHICLES = [
     ("v01", "id_exact", "zhang", {"id_number": P["zhang"][0], "name": "张三"}),
     ("v02", "id_legacy15", "legacy", {"id_number": LEGACY15, "name": "王芳"}),
@@ -116,21 +122,24 @@ VEHICLES = [
      {"name": "阿卜杜．热合曼", "birth_date": "1985-09-10", "region_code": REGION}),
     ("v20", "name_dob_region", "surname",
      {"name": "善田芳", "birth_date": "1986-10-11", "region_code": REGION}),
-    # decoys and refusals
+    # decoys, contradictions (held for review) and refusals
     ("v21", "none", None, {"id_number": NAMESAKE_ID, "name": "张三", "birth_date": "1980-01-01",
                            "region_code": REGION}),
     ("v22", "none", None, {"id_number": NEAR_ID, "name": "张三"}),
     ("v23", "review", None, {"name": "赵敏", "birth_date": "1990-12-12", "region_code": REGION}),
-    ("v24", "none", None, {"name": "孔明", "sex": "female", "birth_date": "1991-11-11",
-                           "region_code": REGION}),
+    ("v24", "review", "sex:different", {"name": "孔明", "sex": "female",
+                                        "birth_date": "1991-11-11", "region_code": REGION}),
     ("v25", "none", None, {"id_number": TYPO_ID, "name": "王五"}),  # one edit, other name
-    ("v26", "none", None, {"name": "蒋六", "birth_date": "1981-05-07", "region_code": REGION}),
-    ("v27", "none", None, {"name": "蒋六", "birth_date": "1981-05-06",
-                           "region_code": "430103001002"}),
+    ("v26", "review", "birth_date:one_digit",
+     {"name": "蒋六", "birth_date": "1981-05-07", "region_code": REGION}),
+    ("v27", "review", "region:prefecture", {"name": "蒋六", "birth_date": "1981-05-06",
+                                            "region_code": "430103001002"}),
     ("v28", "none", None, {"name": "蒋六"}),
-    ("v29", "none", None, {"id_number": TYPO_ID, "name": "郑一", "birth_date": "1975-12-13"}),
-    ("v30", "none", None, {"id_number": P["truncated"][0][:13] + "9" + "1000", "name": "吴十",
-                           "birth_date": "1974-11-11", "region_code": REGION}),
+    ("v29", "review", "birth_date:one_digit",
+     {"id_number": TYPO_ID, "name": "郑一", "birth_date": "1975-12-13"}),
+    ("v30", "review", "id:damaged_different",
+     {"id_number": P["truncated"][0][:13] + "9" + "1000", "name": "吴十",
+      "birth_date": "1974-11-11", "region_code": REGION}),
     ("v31", "name_dob_region", "lucky_truncation",
      {"id_number": LUCKY_TRUNCATED, "name": "诸葛亮"}),
     ("v32", "none", None, {"id_number": OTHER_REGION_000, "name": "诸葛亮",
@@ -149,8 +158,9 @@ IDENTITY = "id_number varchar, name varchar, sex varchar, birth_date date, regio
 META = "as_of date, _source varchar, _record_key varchar, _row bigint, _file varchar"
 
 
-def _create_tables(con) -> None:
-    con.execute(f"create table staged.roster ({ROSTER_COLUMNS})")
+def _create_tables(con, roster: bool = True) -> None:
+    if roster:
+        con.execute(f"create table staged.roster ({ROSTER_COLUMNS})")
     con.execute(f"""create table staged.vehicles ({IDENTITY}, plate_number varchar,
         plate_type varchar, vehicle_class varchar, status varchar, disabled_use boolean,
         registration_date date, {META})""")
@@ -183,11 +193,24 @@ def _load(con, as_of: date) -> None:
         [P["zhang"][0], as_of])
 
 
+BACKGROUND_ROSTER = 3_000
+
+
+def _background(con, as_of: date = AS_OF) -> None:
+    """A generated quarter around the hand-made cases (matching.bench's generator)."""
+    from safetynet.matching import bench
+
+    bench.build(con, as_of, 24_000, BACKGROUND_ROSTER, seed=11)
+    for table in ("vehicles", "deaths"):
+        con.execute(f"alter table staged.{table} rename to bg_{table}")
+
+
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
     path = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
     con = connect(path)
-    _create_tables(con)
+    _background(con)
+    _create_tables(con, roster=False)
     _load(con, AS_OF)
     summary = link(con, AS_OF)
     yield con, summary, path
@@ -207,19 +230,24 @@ def test_each_record_is_decided_as_expected(warehouse, case) -> None:
     key, method, target, _values = case
     status, got_method, person_id, score, _quality, explanation = _links(con)[key]
     explanation = json.loads(explanation)
-    if method == "review":
+    if method == "review" and target is None:
         assert (status, person_id) == ("review", None)
-        assert explanation["candidates"] == 2
         assert sorted(explanation["candidate_person_ids"]) == sorted(
             [P["twin_a"][0], P["twin_b"][0]])
+        assert [c["posterior"] for c in explanation["candidate_scores"]] == [
+            pytest.approx(0.5, abs=1e-3)] * 2
+    elif method == "review":
+        assert (status, person_id) == ("review", None)
+        assert explanation["held_for_review"] == target
+        assert explanation["posterior"] >= MatchSettings().review_threshold
     elif method == "none":
         assert (status, got_method, person_id) == ("unlinked", "none", None)
         assert score == 0.0
     else:
         assert (status, got_method, person_id) == ("linked", method, P[target][0])
-        assert 0.0 < score <= 1.0
+        assert MatchSettings().link_threshold <= score <= 1.0
         assert explanation["method"] == method
-        assert explanation["candidates"] == 1
+        assert explanation["posterior"] == score
 
 
 def test_explanations_name_each_comparison_level(warehouse) -> None:
@@ -227,41 +255,80 @@ def test_explanations_name_each_comparison_level(warehouse) -> None:
     links = _links(con)
     homophone = json.loads(links["v16"][5])
     assert homophone["name"] == {"level": "pinyin", "similarity": 0.5}
-    assert homophone["birth_date"] == "exact"
-    assert homophone["county"] == "exact"
-    assert homophone["id"] == {"quality": "missing", "agreement": "missing", "edits": None}
+    assert (homophone["birth_date"], homophone["region"]) == ("exact", "county")
+    assert homophone["id"] == {"quality": "missing", "agreement": "null", "edits": None}
     weights = homophone["match_weights"]
-    parts = ("prior", "id", "name", "birth_date", "county", "sex")
+    parts = ("prior", "id", "name", "birth_date", "region", "sex")
     assert weights["total"] == pytest.approx(sum(weights[k] for k in parts))
+    assert weights["id"] == 0.0 and weights["name"] > 0 and weights["prior"] < 0
+    assert set(homophone["blocking_rules"]) >= {"pinyin_dob_prefecture", "dob_county"}
     assert json.loads(links["v18"][5])["name"]["level"] == "nodot"
     assert json.loads(links["v19"][5])["name"]["level"] == "exact"
     scientific = json.loads(links["v07"][5])
     assert scientific["id"]["quality"] == "scientific"
     truncated = json.loads(links["v08"][5])
-    assert (truncated["id"]["agreement"], truncated["birth_date"], truncated["county"]) == (
-        "prefix", "exact_from_id", "id_region")
+    assert (truncated["id"]["agreement"], truncated["birth_date"]) == ("prefix15", "null")
     typo = json.loads(links["v09"][5])
-    assert (typo["id"]["agreement"], typo["id"]["edits"]) == ("one_edit", 1)
-    assert json.loads(links["v13"][5])["birth_date"] == "one_edit_in_id"
-    assert json.loads(links["v21"][5]) == {
+    assert (typo["id"]["agreement"], typo["id"]["edits"]) == ("one_substitution", 1)
+    assert json.loads(links["v10"][5])["id"]["agreement"] == "transposition"
+    assert json.loads(links["v11"][5])["id"]["agreement"] == "one_indel"
+    # the namesake is scored (found by name + birth date) and refused: another valid ID
+    namesake = json.loads(links["v21"][5])
+    assert namesake["reason"] == "valid_id_not_in_roster"
+    assert namesake["nearest_refused"]["id"]["agreement"] == "different_valid"
+    assert namesake["nearest_refused"]["match_weights"]["id"] < -35
+    assert namesake["nearest_refused"]["posterior"] < MatchSettings().review_threshold
+    # the near-ID neighbour (valid, one digit away) is refused the same way
+    near = json.loads(links["v22"][5])
+    assert (near["reason"], near["nearest_refused"]["id"]["agreement"]) == (
+        "valid_id_not_in_roster", "different_valid")
+    assert near["nearest_refused"]["posterior"] < 1e-6
+    # a valid ID met by no blocking rule: nothing else was compared
+    outsider = con.execute(
+        "select explanation from links.record_links where as_of = ? and source = "
+        "'bench_vehicles' and id_quality = 'valid' and status = 'unlinked' and "
+        "explanation->>'nearest_refused' is null limit 1", [AS_OF]).fetchone()[0]
+    assert json.loads(outsider) == {
         "method": "none", "status": "unlinked", "id": {"quality": "valid",
                                                        "agreement": "not_in_roster"},
         "candidates": 0, "reason": "valid_id_not_in_roster"}
     assert json.loads(links["v28"][5])["reason"] == "no_birth_date"
     # a refused candidate is explained by levels only, never by the other person's ID or name
-    sex_refused = json.loads(links["v24"][5])
-    assert sex_refused["reason"] == "candidates_refused"
-    assert sex_refused["nearest_refused"]["sex"] == "different"
-    assert set(sex_refused["nearest_refused"]) == {"id", "name", "birth_date", "county", "sex"}
-    assert json.loads(links["v30"][5])["nearest_refused"]["id"] == "prefix_different"
-    assert json.loads(links["v29"][5])["nearest_refused"]["birth_date"] == "different"
-    assert json.loads(links["v26"][5])["reason"] == "no_candidate"
+    other_name = json.loads(links["v25"][5])
+    assert other_name["reason"] == "below_threshold"
+    assert other_name["nearest_refused"]["name"]["level"] == "else"
+    assert "person_id" not in json.dumps(other_name["nearest_refused"])
+    assert json.loads(links["v30"][5])["id"]["agreement"] == "damaged_different"
     lucky = json.loads(links["v31"][5])
-    assert (links["v31"][4], lucky["id"]["agreement"]) == ("valid", "truncation_prefix")
-    assert json.loads(links["v32"][5])["nearest_refused"]["id"] == "prefix_different"
+    assert (links["v31"][4], lucky["id"]["agreement"]) == ("valid", "prefix15")
+    v32 = json.loads(links["v32"][5])
+    assert (v32["reason"], v32["nearest_refused"]["id"]["agreement"]) == (
+        "another_valid_id", "different_valid")
     assert links["v33"][4] == "truncated_excel"
     # exact-ID links outrank name links, and a pinyin-level name link outranks nothing exact
-    assert links["v01"][3] > links["v14"][3] > links["v16"][3]
+    assert links["v01"][3] >= links["v14"][3] >= links["v16"][3]
+    assert json.loads(links["v01"][5])["match_weights"]["total"] > \
+        json.loads(links["v14"][5])["match_weights"]["total"] > \
+        json.loads(links["v16"][5])["match_weights"]["total"]
+
+
+def test_model_is_stored_with_the_quarter(warehouse) -> None:
+    con, summary, _path = warehouse
+    settings_json, model_json = con.execute(
+        "select settings, model from links.model where as_of = ?", [AS_OF]).fetchone()
+    assert MatchSettings.from_json(settings_json) == MatchSettings()
+    model = json.loads(model_json)
+    ids = model["comparisons"]["id"]
+    # EM on the quarter's own pairs: a one-edit ID and an exact name are strong evidence,
+    # a different valid ID keeps its fixed prior and outweighs name + birth date + region
+    assert ids["different_valid"]["fixed_m"] and ids["different_valid"]["weight"] < -35
+    assert ids["one_substitution"]["weight"] > 15
+    name = model["comparisons"]["name"]
+    assert name["exact"]["weight"] > name["pinyin"]["weight"] > 0 > name["else"]["weight"]
+    assert model["comparisons"]["birth_date"]["in_id"] == {"neutral": True, "weight": 0.0}
+    assert model["info"]["sessions"]["exact_id"]["pairs"] > 3_000
+    assert model["info"]["pairs_per_rule"]["name_dob"] > 0
+    assert summary.model["prior_weight"] == model["prior_weight"] < -10
 
 
 def test_decoys_are_never_linked(warehouse) -> None:
@@ -282,11 +349,17 @@ def test_roster_output(warehouse) -> None:
     assert rows["x_check"][0].endswith("X")
     assert rows["unusable"][:2] == (None, "scientific")
     assert rows["zhang"][6] == "H001"  # staged roster columns are kept
-    assert summary.roster_rows == len(P) + 1
-    assert summary.roster_persons == len(P) - 1  # the duplicate counts once, the unusable not
+    background = BACKGROUND_ROSTER + BACKGROUND_ROSTER // 500  # generated persons + twins
+    assert summary.roster_rows == len(P) + 1 + background
+    # the duplicate counts once, the unusable not
+    assert summary.roster_persons == len(P) - 1 + background
     assert summary.roster_unusable == 1
-    assert summary.roster_id_quality == {"scientific": 1, "valid": len(P)}
+    assert summary.roster_id_quality == {"scientific": 1, "valid": len(P) + background}
     assert rows["dup"][0] == rows["missing"][0]
+    keys = dict(con.execute("select _record_key, person_key from links.roster "
+                            "where as_of = ?", [AS_OF]).fetchall())
+    assert keys["dup"] == keys["missing"] and keys["zhang"].startswith("P")
+    assert keys["unusable"] is None
 
 
 def test_summary_counts(warehouse) -> None:
@@ -297,7 +370,7 @@ def test_summary_counts(warehouse) -> None:
         if method not in ("none", "review"):
             expected[method] = expected.get(method, 0) + 1
     assert vehicles.linked == expected
-    assert vehicles.review == 1
+    assert vehicles.review == sum(1 for c in VEHICLES if c[1] == "review")
     assert vehicles.unlinked == sum(1 for c in VEHICLES if c[1] == "none")
     assert vehicles.records == len(VEHICLES)
     assert vehicles.id_quality["missing"] == sum(1 for c in VEHICLES if "id_number" not in c[3])
@@ -318,7 +391,7 @@ def test_views_show_linked_rows_only(warehouse) -> None:
     views = {r[0] for r in con.execute(
         "select table_name from information_schema.tables where table_schema = 'links' "
         "and table_type = 'VIEW'").fetchall()}
-    assert views == {"vehicles", "deaths"}
+    assert views >= {"vehicles", "deaths", "review_candidates"}
 
 
 def test_rerun_is_idempotent_and_keeps_other_quarters(warehouse) -> None:
@@ -334,8 +407,12 @@ def test_rerun_is_idempotent_and_keeps_other_quarters(warehouse) -> None:
     link(con, q2)
     link(con, q2)
     counts = dict(con.execute(
-        "select as_of, count(*) from links.record_links group by all").fetchall())
+        "select as_of, count(*) from links.record_links where source in ('ps_vehicles', "
+        "'mps_deaths') group by all").fetchall())
     assert counts == {AS_OF: len(VEHICLES) + 1, q2: len(VEHICLES) + 1}
+    # the same roster person keeps the same key in both quarters
+    assert con.execute("select count(distinct person_key) from links.roster "
+                       "where _record_key = 'zhang'").fetchone()[0] == 1
     temp = con.execute("select count(*) from information_schema.tables "
                        "where table_catalog = 'temp'").fetchone()[0]
     assert temp == 0
@@ -345,18 +422,27 @@ def test_rerun_is_idempotent_and_keeps_other_quarters(warehouse) -> None:
 
 
 def test_settings_round_trip_and_change_the_outcome(tmp_path) -> None:
-    settings = MatchSettings(repair_trust_id_date=False, name_dob_region_levels=("exact", "nodot"),
-                             reexamine_valid_000=False)
+    from safetynet.matching.settings import DEFAULT_BLOCKING_RULES
+
+    without_pinyin = tuple(r for r in DEFAULT_BLOCKING_RULES
+                           if r.name not in ("pinyin_dob_prefecture", "dob_county"))
+    settings = MatchSettings(blocking_rules=without_pinyin, reexamine_valid_000=False,
+                             review_levels=("sex:different",))
     assert MatchSettings.from_json(settings.to_json()) == settings
     con = connect(tmp_path / "w.duckdb")
-    _create_tables(con)
+    _background(con)
+    _create_tables(con, roster=False)
     _load(con, AS_OF)
     link(con, AS_OF, settings)
     links = _links(con)
-    assert links["v13"][0] == "unlinked"  # date-part typo no longer repaired
-    assert links["v16"][0] == "unlinked"  # homophone no longer enough
+    assert links["v16"][0] == "unlinked"  # no rule proposes the homophone any more
     assert links["v31"][0] == "unlinked"  # a valid-looking ID links only by that ID
+    assert links["v30"][0] == "linked"  # a contradicting damaged ID no longer held for review
     assert links["v09"][1] == "id_repaired"
+    with pytest.raises(ConfigError):
+        MatchSettings(link_threshold=0.5, review_threshold=0.9)
+    with pytest.raises(ConfigError):
+        MatchSettings.from_json({"repair_max_edits": 1})
     con.close()
 
 

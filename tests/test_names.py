@@ -72,7 +72,7 @@ def test_pinyin_surname_readings(case: dict) -> None:
     assert pinyin_key(case["raw_l"]) == case["expected"]
 
 
-# NameComparison levels: null -> exact -> nodot -> pinyin -> fuzzy -> different
+# NameComparison levels: null -> exact -> nodot -> pinyin -> fuzzy -> else
 NAME_LEVEL_CASES = [
     {"kind": "exact", "name_l": "张三", "name_r": "张三", "expected": "exact"},
     {"kind": "traditional", "name_l": "劉德華", "name_r": "刘德华", "expected": "exact"},
@@ -87,10 +87,10 @@ NAME_LEVEL_CASES = [
     {"kind": "compound_surname", "name_l": "尉迟恭", "name_r": "鱼迟恭", "expected": "pinyin"},
     {"kind": "long_name_typo", "name_l": "阿卜杜热合曼买买提", "name_r": "阿布杜热合曼买买提",
      "expected": "fuzzy"},
-    {"kind": "different", "name_l": "张三", "name_r": "李四", "expected": "different"},
+    {"kind": "different", "name_l": "张三", "name_r": "李四", "expected": "else"},
     {"kind": "one_char_differs", "name_l": "张三丰", "name_r": "张三风", "expected": "pinyin"},
     {"kind": "short_typo_not_fuzzy", "name_l": "张三丰", "name_r": "张三峰", "expected": "pinyin"},
-    {"kind": "short_different", "name_l": "张三丰", "name_r": "张三宝", "expected": "different"},
+    {"kind": "short_different", "name_l": "张三丰", "name_r": "张三宝", "expected": "else"},
     {"kind": "null_left", "name_l": None, "name_r": "张三", "expected": "null"},
     {"kind": "blank_right", "name_l": "张三", "name_r": "  ", "expected": "null"},
 ]
@@ -108,7 +108,7 @@ def test_name_comparison_levels(case: dict) -> None:
 
 def test_fuzzy_threshold_is_a_setting() -> None:
     l_key, r_key = name_key("阿卜杜热合曼买买提"), name_key("阿布杜热合曼买买提")
-    assert compare_name_keys(l_key, r_key, fuzzy_min=0.95)[0] == "different"
+    assert compare_name_keys(l_key, r_key, fuzzy_min=0.95)[0] == "else"
 
 
 def test_keys_never_rewrite_the_input() -> None:

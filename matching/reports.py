@@ -1,0 +1,165 @@
+"""Linkage quality report per source per quarter (Chinese XLSX, to send back to the department).
+
+Sheet 概览: records; linked by method; sent to review; unlinked (of which: a valid ID of someone
+not in the roster, which is normal); and each kind of ID damage found with its count, share and
+what to fix at the source. Sheet 需整改记录: every record whose ID is damaged or missing, by file
+and row as the department sees them (no ID numbers or names in the file).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from safetynet.errors import SafetynetError
+from safetynet.outputs import atomic_write_bytes, formula_safe, visible_controls
+from safetynet.warehouse import quote_ident, table_exists
+
+from .labels import ID_FIX, ID_QUALITY, METHODS, STATUSES, label
+
+_SAFE_NAME = re.compile(r"[^a-z0-9_]+")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return formula_safe(visible_controls(value))
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def workbook_bytes(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]]) -> bytes:
+    """An XLSX with one sheet per (title, headers, rows); formula-safe, fixed metadata."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, headers, rows in sheets:
+        ws = wb.create_sheet(title[:31])
+        ws.append([str(h) for h in headers])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            ws.append([_cell(v) for v in row])
+        for i, header in enumerate(headers):
+            letter = ws.cell(row=1, column=i + 1).column_letter
+            ws.column_dimensions[letter].width = max(10, min(60, 2 * len(str(header)) + 4))
+        ws.freeze_panes = "A2"
+    fixed = datetime(2000, 1, 1)
+    wb.properties.created = fixed
+    wb.properties.modified = fixed
+    wb.properties.creator = "safetynet"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return _fixed_zip(buf.getvalue())
+
+
+def _fixed_zip(data: bytes) -> bytes:
+    """The same workbook content gives the same bytes (fixed entry times, no modified stamp)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(
+            out, "w", compression=zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            content = zin.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = re.sub(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>", b"",
+                                 content)
+            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o600 << 16
+            zout.writestr(entry, content)
+    return out.getvalue()
+
+
+def _share(n: int, total: int) -> str:
+    return f"{100.0 * n / total:.2f}%" if total else ""
+
+
+def quality_rows(con: duckdb.DuckDBPyConnection, as_of: date, source: str
+                 ) -> tuple[list[list[Any]], list[list[Any]]]:
+    """(overview rows, records to fix) of one source for `as_of`."""
+    total = con.execute("select count(*) from links.record_links where as_of = ? and source = ?",
+                        [as_of, source]).fetchone()[0]
+    if not total:
+        raise SafetynetError(f"{as_of} 没有数据来源 {source} 的关联结果")
+    table = con.execute("select any_value(table_name) from links.record_links where as_of = ? "
+                        "and source = ?", [as_of, source]).fetchone()[0]
+    dept = ""
+    if table_exists(con, "meta", "source_loads"):
+        row = con.execute("select department from meta.source_loads where as_of = ? and "
+                          "source = ?", [as_of, source]).fetchone()
+        dept = row[0] if row else ""
+    overview: list[list[Any]] = [["数据来源", source, ""], ["部门", dept, ""],
+                                 ["数据表", table, ""], ["比对日期", as_of.isoformat(), ""],
+                                 ["记录数", total, "100.00%"]]
+    counts = dict(((s, m), n) for s, m, n in con.execute(
+        "select status, method, count(*) from links.record_links where as_of = ? and "
+        "source = ? group by all", [as_of, source]).fetchall())
+    linked = sum(n for (s, _), n in counts.items() if s == "linked")
+    overview.append(["已自动关联", linked, _share(linked, total)])
+    for method in ("id_exact", "id_legacy15", "id_repaired", "name_dob_region"):
+        n = counts.get(("linked", method), 0)
+        overview.append([f"　其中：{label(METHODS, method)}", n, _share(n, total)])
+    review = sum(n for (s, _), n in counts.items() if s == "review")
+    unlinked = sum(n for (s, _), n in counts.items() if s == "unlinked")
+    overview.append([label(STATUSES, "review"), review, _share(review, total)])
+    overview.append([label(STATUSES, "unlinked"), unlinked, _share(unlinked, total)])
+    outside = con.execute(
+        "select count(*) from links.record_links where as_of = ? and source = ? and "
+        "status = 'unlinked' and explanation->>'reason' = 'valid_id_not_in_roster'",
+        [as_of, source]).fetchone()[0]
+    overview.append(["　其中：身份证号有效、非名册人员（正常）", outside, _share(outside, total)])
+    overview.append(["", "", ""])
+    overview.append(["身份证号质量", "记录数", "占比"])
+    for quality, n in con.execute(
+            "select id_quality, count(*) from links.record_links where as_of = ? and "
+            "source = ? group by all order by 2 desc, 1", [as_of, source]).fetchall():
+        fix = ID_FIX.get(quality, "")
+        overview.append([label(ID_QUALITY, quality) + (f"（建议：{fix}）" if fix else ""), n,
+                         _share(n, total)])
+    fixes: list[list[Any]] = []
+    if table and table_exists(con, "staged", table):
+        for row, file, key, quality, status in con.execute(f"""
+                select s._row, s._file, l.record_key, l.id_quality, l.status
+                from links.record_links l join staged.{quote_ident(table)} s
+                    on s.as_of = l.as_of and s._source = l.source and s._record_key = l.record_key
+                where l.as_of = ? and l.source = ? and l.id_quality not in ('valid')
+                order by s._file, s._row""", [as_of, source]).fetchall():
+            fixes.append([file, row, key, label(ID_QUALITY, quality), ID_FIX.get(quality, ""),
+                          label(STATUSES, status)])
+    return overview, fixes
+
+
+def write_quality_reports(con: duckdb.DuckDBPyConnection, as_of: date, out_dir: str | Path,
+                          sources: Sequence[str] | None = None) -> list[Path]:
+    """One XLSX per source (``link_quality_<source>_<as_of>.xlsx``) in `out_dir`."""
+    if not table_exists(con, "links", "record_links"):
+        raise SafetynetError("仓库中没有关联结果（links.record_links）")
+    names = list(sources) if sources else [r[0] for r in con.execute(
+        "select distinct source from links.record_links where as_of = ? order by 1",
+        [as_of]).fetchall()]
+    if not names:
+        raise SafetynetError(f"{as_of} 没有关联结果")
+    paths = []
+    for source in names:
+        overview, fixes = quality_rows(con, as_of, source)
+        data = workbook_bytes([
+            ("概览", ["项目", "数量", "占比"], overview),
+            ("需整改记录", ["文件", "行号", "记录编号", "身份证号问题", "整改建议", "关联结果"],
+             fixes)])
+        safe = _SAFE_NAME.sub("_", source.lower())
+        paths.append(atomic_write_bytes(Path(out_dir) / f"link_quality_{safe}_{as_of}.xlsx",
+                                        data))
+    return paths
