@@ -233,6 +233,10 @@ def write_link_quality(con: duckdb.DuckDBPyConnection, settings: RunSettings) ->
     """Per-source linkage quality report (Chinese XLSX) to send back to each department."""
     from safetynet.matching.reports import write_quality_reports
 
+    (n,) = con.execute("select count(*) from links.record_links where as_of = ?",
+                       [settings.as_of]).fetchone()
+    if not n:  # no department record loaded this quarter: nothing to report on
+        return []
     return list(write_quality_reports(con, settings.as_of, settings.run_out_dir / "link_quality"))
 
 
