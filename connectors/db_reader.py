@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from safetynet.connectors.config import SourceConfig
 from safetynet.connectors.sink import RawSink
 from safetynet.connectors.text import header_text, texts
@@ -109,6 +113,26 @@ class _DbReader:
         return self._hash.hexdigest()
 
     def _emit(self, sink: RawSink, rows: list[tuple[Any, ...]], first: int) -> int:
+        try:
+            arrays = [pa.array(texts(c), type=pa.string()) for c in zip(*rows, strict=True)]
+        except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: the slow, exact path
+            return self._emit_python(sink, rows, first)
+        if arrays:
+            # sha256 over the rows as text, computed on the Arrow buffers: every row is its
+            # values joined by \x1f (NULL as \x00) and ended by \x1e, as _emit_python does
+            joined = pc.binary_join_element_wise(*[pc.fill_null(a, "\x00") for a in arrays],
+                                                 "\x1f")
+            ended = pc.binary_join_element_wise(joined, pa.nulls(len(joined), pa.string())
+                                                .fill_null(""), "\x1e")
+            _, offsets, data = ended.buffers()
+            bounds = np.frombuffer(offsets, dtype=np.int32, count=len(ended) + 1,
+                                   offset=4 * ended.offset)
+            if data is not None:
+                self._hash.update(memoryview(data)[int(bounds[0]):int(bounds[-1])])
+        sink.add_batch(arrays, pa.array(np.arange(first, first + len(rows), dtype=np.int64)))
+        return first + len(rows)
+
+    def _emit_python(self, sink: RawSink, rows: list[tuple[Any, ...]], first: int) -> int:
         columns = [texts(c) for c in zip(*rows, strict=True)]
         update = self._hash.update
         for row in zip(*columns, strict=True):
@@ -116,6 +140,24 @@ class _DbReader:
                    .encode("utf-8", "surrogatepass"))
         sink.add_batch(columns, list(range(first, first + len(rows))))
         return first + len(rows)
+
+
+# Types whose PostgreSQL text output (DateStyle ISO) is already the raw-layer text: loaded as
+# text, they skip a Python object per value (numeric NaN -> NULL, as value_text does).
+_PG_TEXT_TYPES = ("int2", "int4", "int8", "numeric", "date", "text", "varchar", "bpchar")
+
+
+def _text_loaders(conn: Any) -> None:
+    from psycopg.types.string import TextLoader
+
+    class _NumericText(TextLoader):
+        def load(self, data: Any) -> Any:
+            text = super().load(data)
+            return None if text == "NaN" else text
+
+    conn.execute("set datestyle to 'ISO, YMD'")
+    for name in _PG_TEXT_TYPES:
+        conn.adapters.register_loader(name, _NumericText if name == "numeric" else TextLoader)
 
 
 class PostgresReader(_DbReader):
@@ -146,6 +188,7 @@ class PostgresReader(_DbReader):
             raise self._unavailable("unreachable / 数据库无法连接", exc) from None
         try:
             self._conn.read_only = True
+            _text_loaders(self._conn)
             self._cur = self._conn.cursor(name=f"safetynet_{source.name}")
             self._cur.execute(self.query)
             self.header = [header_text(d.name) for d in self._cur.description or []]
@@ -191,6 +234,25 @@ def parse_mysql_dsn(dsn: str) -> dict[str, Any]:
     return kwargs
 
 
+def _mysql_conversions() -> dict[Any, Any]:
+    """pymysql's decoders, except that integers, decimals and dates stay the text MySQL sent
+    (already the raw-layer text: no Python object per value)."""
+    from pymysql.constants import FIELD_TYPE
+    from pymysql.converters import conversions
+
+    conv = dict(conversions)
+    for code in (FIELD_TYPE.TINY, FIELD_TYPE.SHORT, FIELD_TYPE.LONG, FIELD_TYPE.LONGLONG,
+                 FIELD_TYPE.INT24, FIELD_TYPE.DECIMAL, FIELD_TYPE.NEWDECIMAL):
+        conv[code] = str
+    conv[FIELD_TYPE.DATE] = _mysql_date
+    return conv
+
+
+def _mysql_date(text: str) -> str | None:
+    # pymysql would give back an invalid date ('0000-00-00') as the text itself: same here
+    return text
+
+
 class MysqlReader(_DbReader):
     """MySQL / MariaDB via pymysql: read-only session, unbuffered SSCursor."""
 
@@ -216,7 +278,8 @@ class MysqlReader(_DbReader):
                               "数据库连接串格式错误", source=source.name) from None
         kwargs["password"] = kwargs["password"].encode("utf-8")  # pymysql would use latin-1
         try:
-            self._conn = pymysql.connect(**kwargs, cursorclass=pymysql.cursors.SSCursor)
+            self._conn = pymysql.connect(**kwargs, cursorclass=pymysql.cursors.SSCursor,
+                                         conv=_mysql_conversions())
         except (pymysql.MySQLError, OSError, ValueError) as exc:
             raise self._unavailable("unreachable / 数据库无法连接", exc) from None
         try:

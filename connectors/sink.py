@@ -66,13 +66,13 @@ class RawSink:
         self.file = file
 
     def add_batch(self, columns: Sequence[Sequence[str | None] | pa.Array],
-                  rows: Sequence[int]) -> None:
+                  rows: Sequence[int] | pa.Array) -> None:
         """Insert one batch: one text column per source column, and the rows' numbers."""
-        if not rows:
+        if len(rows) == 0:
             return
         arrays = [c if isinstance(c, pa.Array) else pa.array(c, type=pa.string())
                   for c in columns]
-        arrays.append(pa.array(rows, type=pa.int64()))
+        arrays.append(rows if isinstance(rows, pa.Array) else pa.array(rows, type=pa.int64()))
         batch = pa.RecordBatch.from_arrays(arrays, names=self._names)
         self.con.register(self._view, batch)
         try:
@@ -80,6 +80,15 @@ class RawSink:
         finally:
             self.con.unregister(self._view)
         self.rows_loaded += len(rows)
+
+    def add_select(self, exprs: Sequence[str], row_sql: str, from_sql: str) -> None:
+        """Insert rows computed by DuckDB: one text expression per source column, the row
+        number expression, over `from_sql` (e.g. read_parquet(...)), in the source's order."""
+        selects = [f"nullif({e}, '')" for e in exprs]
+        (inserted,) = self.con.execute(
+            f"insert into {self.table} select {', '.join([*selects, row_sql])}, ?::varchar "
+            f"from {from_sql}", [self.file]).fetchone()
+        self.rows_loaded += int(inserted)
 
     def reject(self, row: int, code: ReasonCode, reason: str, *, column: str | None = None,
                value: str | None = None) -> None:

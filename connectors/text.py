@@ -104,6 +104,26 @@ _ARROW_CASTS = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string
                 pa.types.is_decimal)
 
 
+# Arrow's float -> string cast gives Python's shortest repr (integral values without ".0") for
+# magnitudes in [1e-4, 1e10); elsewhere it writes exponents differently: those go through Python.
+_PLAIN_FLOAT = (1e-4, 1e10)
+
+
+def _float_arrow_text(array: pa.Array) -> pa.Array:
+    values = pc.cast(array, pa.float64())  # float32 prints like Python's float of it
+    text = pc.cast(values, pa.string())
+    magnitude = pc.abs(values)
+    plain = pc.or_(pc.equal(values, 0.0),
+                   pc.and_(pc.greater_equal(magnitude, _PLAIN_FLOAT[0]),
+                           pc.less(magnitude, _PLAIN_FLOAT[1])))
+    odd = pc.invert(pc.fill_null(plain, True))  # NaN, inf, tiny and huge values
+    if not pc.any(odd).as_py():
+        return text
+    others = pc.filter(values, odd).to_pylist()
+    return pc.replace_with_mask(text, odd, pa.array([float_text(v) for v in others],
+                                                    type=pa.string()))
+
+
 def arrow_text(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     """An Arrow column as a string array with the same text rules as value_text."""
     if isinstance(array, pa.ChunkedArray):
@@ -114,6 +134,8 @@ def arrow_text(array: pa.Array | pa.ChunkedArray) -> pa.Array:
         return pa.nulls(len(array), pa.string())
     if any(test(array.type) for test in _ARROW_CASTS):
         return pc.cast(array, pa.string())
+    if pa.types.is_floating(array.type):
+        return _float_arrow_text(array)
     return pa.array(texts(array.to_pylist()), type=pa.string())
 
 

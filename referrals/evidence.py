@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -182,8 +182,10 @@ class Evidence:
             method, score = rec.link_method, rec.link_score
             if method is None and link_lookup and rec.source and rec.record_key:
                 method, score = link_lookup(rec.source, rec.record_key)
-            out.append(replace(rec, kind=kind, link_method=method, link_score=score))
-        return replace(self, records=tuple(out))
+            # (the constructor, not dataclasses.replace: this runs for every evidence record)
+            out.append(EvidenceRecord(kind, rec.source, rec.record_key, rec.fields, method,
+                                      score))
+        return Evidence(tuple(out), self.facts)
 
     def link_keys(self) -> list[tuple[str, str]]:
         """(source, record_key) of records whose link is not in the evidence itself."""
@@ -225,22 +227,26 @@ def _collect_list(items: list[Any], hint: str | None, records: list[EvidenceReco
             facts.append((key, item))
 
 
+_NOT_FIELDS = _RECORD_MARKERS | _LINK_KEYS | _SKIP_IN_RECORD
+
+
 def _record(obj: Mapping[str, Any], hint: str | None) -> EvidenceRecord:
-    flat: dict[str, Any] = {}
-    for key, value in obj.items():
-        if key in _NESTED_FIELDS and isinstance(value, Mapping):
-            flat.update(value)
-        else:
-            flat[key] = value
+    if any(k in obj for k in _NESTED_FIELDS):
+        flat: dict[str, Any] = {}
+        for key, value in obj.items():
+            if key in _NESTED_FIELDS and isinstance(value, Mapping):
+                flat.update(value)
+            else:
+                flat[key] = value
+    else:
+        flat = dict(obj)
     link = flat.get("link") if isinstance(flat.get("link"), Mapping) else {}
     method = flat.get("link_method", flat.get("method", link.get("method")))
     score = flat.get("link_score", flat.get("score", link.get("score")))
     table = flat.get("table") or flat.get("table_name") or hint
     source = flat.get("source") or flat.get("_source")
     key = flat.get("record_key", flat.get("_record_key"))
-    fields = tuple((k, v) for k, v in flat.items()
-                   if k not in _RECORD_MARKERS and k not in _LINK_KEYS
-                   and k not in _SKIP_IN_RECORD)
+    fields = tuple((k, v) for k, v in flat.items() if k not in _NOT_FIELDS)
     return EvidenceRecord(
         kind=str(table) if table else None,
         source=str(source) if source else None,

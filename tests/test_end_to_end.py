@@ -10,7 +10,7 @@ import pytest
 
 from safetynet.exports import export_links, export_warnings
 from safetynet.warehouse import connect
-from tests.conftest import QUARTERS, SAMPLE_SOURCES, E2E, read_csv
+from tests.conftest import E2E, QUARTERS, SAMPLE_SOURCES, read_csv
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import QUARTERS, ROOT, SAMPLE_SOURCES, E2E, read_csv
+from tests.conftest import E2E, QUARTERS, ROOT, SAMPLE_SOURCES, read_csv
 
 
 def test_prefect_yaml_schedules_the_flow_quarterly_in_beijing_time() -> None:

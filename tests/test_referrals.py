@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 from python_calamine import CalamineWorkbook
+
+from safetynet.errors import ConfigError
 from safetynet.referrals import warning_id, write_referrals
 from safetynet.referrals.config import DEFAULT_COLUMNS
 from safetynet.referrals.evidence import Evidence, load_evidence_config, render_evidence
-
-from safetynet.errors import ConfigError
 from safetynet.warehouse import connect
 
 AS_OF = date(2026, 9, 30)
