@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import duckdb
 
 from safetynet.errors import SafetynetError
-from safetynet.outputs import atomic_write_bytes, formula_safe, visible_controls
+from safetynet.outputs import atomic_write_bytes, formula_safe, normalise_zip, visible_controls
 from safetynet.warehouse import quote_ident, table_exists
 
 from .labels import ID_FIX, ID_QUALITY, METHODS, STATUSES, label
@@ -63,24 +62,7 @@ def workbook_bytes(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[
     wb.properties.creator = "safetynet"
     buf = io.BytesIO()
     wb.save(buf)
-    return _fixed_zip(buf.getvalue())
-
-
-def _fixed_zip(data: bytes) -> bytes:
-    """The same workbook content gives the same bytes (fixed entry times, no modified stamp)."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(
-            out, "w", compression=zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            content = zin.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                content = re.sub(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>", b"",
-                                 content)
-            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o600 << 16
-            zout.writestr(entry, content)
-    return out.getvalue()
+    return normalise_zip(buf.getvalue())
 
 
 def _share(n: int, total: int) -> str:

@@ -238,3 +238,6 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+normalise_zip = _normalise_zip  # public: other writers (multi-sheet reports) reuse it
