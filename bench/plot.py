@@ -89,8 +89,8 @@ def write_plot(results: Path = RESULTS) -> Path:
     right = _panel(_W, "peak memory (RSS)", "GB",
                    [(r["persons"], r["peak_rss_gb"]) for r in runs],
                    [(p, g) for p, _, g in TARGETS], model_m)
-    legend = (f'<text x="10" y="{_H + 18}" font-size="11">blue: measured (bench/quarter.py, '
-              'default settings); red x: issue targets; green o: paper model, one machine</text>')
+    legend = (f'<text x="10" y="{_H + 18}" font-size="11">blue: measured (bench/quarter.py; settings in '
+              'results/quarter_N.json); red x: issue targets; green o: paper model, one machine</text>')
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * _W}" height="{_H + 28}" '
            f'font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>\n'
            f"{left}\n{right}\n{legend}\n</svg>\n")

@@ -155,6 +155,17 @@ def _xlsx_cell(value: Any) -> Any:
 
 def _xlsx_bytes_xlsxwriter(headers: Sequence[str], rows: Iterable[Sequence[Any]], *,
                            sheet_title: str, column_widths: Sequence[int] | None) -> bytes:
+    return xlsx_sheets_bytes([(sheet_title, headers, rows)], column_widths=column_widths)
+
+
+def xlsx_sheets_bytes(sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[Any]]]], *,
+                      column_widths: Sequence[int] | None = None, max_width: int = 40) -> bytes:
+    """An XLSX with one sheet per (title, headers, rows), written by xlsxwriter: bold frozen
+    header, formula-safe cells, bytes that depend only on the content.
+
+    Example:
+        >>> data = xlsx_sheets_bytes([("概览", ["项目", "数量"], [["记录", 12]])])
+    """
     import xlsxwriter
 
     buf = io.BytesIO()
@@ -164,14 +175,18 @@ def _xlsx_bytes_xlsxwriter(headers: Sequence[str], rows: Iterable[Sequence[Any]]
                                    "strings_to_urls": False, "strings_to_numbers": False,
                                    "in_memory": True})
     wb.set_properties({"created": fixed, "author": "safetynet"})
-    ws = wb.add_worksheet(sheet_title[:31])
-    for i, header in enumerate(headers):
-        ws.set_column(i, i, _column_width(i, header, column_widths))
-    ws.freeze_panes(1, 0)
-    ws.write_row(0, 0, list(headers), wb.add_format({"bold": True}))
-    write_row = ws.write_row
-    for r, row in enumerate(rows, start=1):
-        write_row(r, 0, [_xlsx_cell(v) for v in row])
+    bold = wb.add_format({"bold": True})
+    for title, headers, rows in sheets:
+        ws = wb.add_worksheet(str(title)[:31])
+        for i, header in enumerate(headers):
+            width = column_widths[i] if column_widths else max(
+                10, min(max_width, 2 * len(str(header)) + 4))
+            ws.set_column(i, i, width)
+        ws.freeze_panes(1, 0)
+        ws.write_row(0, 0, [str(h) for h in headers], bold)
+        write_row = ws.write_row
+        for r, row in enumerate(rows, start=1):
+            write_row(r, 0, [_xlsx_cell(v) for v in row])
     wb.close()
     return _normalise_zip(buf.getvalue())
 
