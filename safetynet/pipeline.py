@@ -383,6 +383,10 @@ def run_quarter(settings: RunSettings, *, run_id: str | None = None,
             write_quarantine_reports(con, settings)
             step("人员关联")
             link_records(con, settings)
+            # a fresh connection after the bulk link (as the flow's tasks have): at 1M persons a
+            # spilling DuckDB 2.0 connection was seen reading the just-written links.roster empty
+            con.close()
+            con = open_warehouse(settings)
             step("预警规则")
             evaluate_rules(con, settings, tables)
             track_lifecycle(con, settings)
