@@ -8,7 +8,6 @@ and row as the department sees them (no ID numbers or names in the file).
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -18,7 +17,7 @@ from typing import Any
 import duckdb
 
 from safetynet.errors import SafetynetError
-from safetynet.outputs import atomic_write_bytes, formula_safe, normalise_zip, visible_controls
+from safetynet.outputs import atomic_write_bytes, formula_safe, visible_controls, xlsx_sheets_bytes
 from safetynet.warehouse import quote_ident, table_exists
 
 from .labels import ID_FIX, ID_QUALITY, METHODS, STATUSES, label
@@ -39,30 +38,8 @@ def _cell(value: Any) -> Any:
 
 
 def workbook_bytes(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]]) -> bytes:
-    """An XLSX with one sheet per (title, headers, rows); formula-safe, fixed metadata."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    wb.remove(wb.active)
-    for title, headers, rows in sheets:
-        ws = wb.create_sheet(title[:31])
-        ws.append([str(h) for h in headers])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        for row in rows:
-            ws.append([_cell(v) for v in row])
-        for i, header in enumerate(headers):
-            letter = ws.cell(row=1, column=i + 1).column_letter
-            ws.column_dimensions[letter].width = max(10, min(60, 2 * len(str(header)) + 4))
-        ws.freeze_panes = "A2"
-    fixed = datetime(2000, 1, 1)
-    wb.properties.created = fixed
-    wb.properties.modified = fixed
-    wb.properties.creator = "safetynet"
-    buf = io.BytesIO()
-    wb.save(buf)
-    return normalise_zip(buf.getvalue())
+    """An XLSX with one sheet per (title, headers, rows); formula-safe, byte-reproducible."""
+    return xlsx_sheets_bytes(sheets, max_width=60)
 
 
 def _share(n: int, total: int) -> str:
