@@ -100,6 +100,10 @@ def _stage_records(con: duckdb.DuckDBPyConnection, day: str,
         f"'{name.replace(chr(39), chr(39) * 2)}' as table_name, "
         f"cast(_source as varchar) as source, "
         f"cast(_record_key as varchar) as record_key, "
+        # skey: a stable pseudo-random key (rowid changes when a quarter is restaged)
+        f"hash('{name.replace(chr(39), chr(39) * 2)}', _source, {_col(cols, '_file', 'varchar')}, "
+        f"{_col(cols, '_row', 'bigint')}, _record_key) "
+        f"as skey, "
         f"{_col(cols, 'id_number', 'varchar')} as id_raw, "
         f"{_col(cols, 'name', 'varchar')} as name_raw, "
         f"{_col(cols, 'sex', 'varchar')} as sex, {_col(cols, 'birth_date', 'date')} as birth_date, "
@@ -107,7 +111,8 @@ def _stage_records(con: duckdb.DuckDBPyConnection, day: str,
         f"from staged.{quote_ident(name)} where as_of = {day}"
         for i, (name, cols) in enumerate(tables.items())
     ] or ["select null::bigint as rid, null::varchar as table_name, null::varchar as source, "
-          "null::varchar as record_key, null::varchar as id_raw, null::varchar as name_raw, "
+          "null::varchar as record_key, null::ubigint as skey, null::varchar as id_raw, "
+          "null::varchar as name_raw, "
           "null::varchar as sex, null::date as birth_date, null::varchar as region_code "
           "where false"]
     con.execute(f"create or replace temp table _sn_records as {' union all '.join(selects)}")
@@ -191,7 +196,7 @@ def _records(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> None:
     con.execute(f"""
         create or replace temp table _sn_rec as
         with base as (
-            select r.rid, r.name_raw, coalesce(i.quality, 'missing') as quality, i.normalized,
+            select r.rid, r.skey, r.name_raw, coalesce(i.quality, 'missing') as quality, i.normalized,
                    i.digits, i.birth_date as id_birth, i.region6 as id_region6,
                    case when r.sex in ('male', 'female') then r.sex end as rec_sex,
                    r.birth_date as rec_birth,
@@ -214,7 +219,7 @@ def _records(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> None:
                         else 'damaged' end as id_kind
             from base
         )
-        select k.rid, k.name_raw, k.quality, k.normalized,
+        select k.rid, k.skey, k.name_raw, k.quality, k.normalized,
                case when k.id_kind = 'valid000' then k.normalized else k.digits end as digits,
                k.id_kind,
                k.id_kind = 'valid000' or (k.id_kind = 'edit' and length(k.digits) = 18

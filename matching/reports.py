@@ -2,8 +2,10 @@
 
 Sheet 概览: records; linked by method; sent to review; unlinked (of which: a valid ID of someone
 not in the roster, which is normal); and each kind of ID damage found with its count, share and
-what to fix at the source. Sheet 需整改记录: every record whose ID is damaged or missing, by file
-and row as the department sees them (no ID numbers or names in the file).
+what to fix at the source. Sheet 需整改记录: the records whose ID is damaged or missing, by file
+and row as the department sees them (no ID numbers or names in the file), up to
+``XLSX_MAX_FIX_ROWS``; the complete list is always in ``link_quality_<source>_<as_of>_需整改记录.csv``
+beside it (a big extract can have more such rows than a sheet should hold, or Excel can open).
 """
 
 from __future__ import annotations
@@ -17,12 +19,20 @@ from typing import Any
 import duckdb
 
 from safetynet.errors import SafetynetError
-from safetynet.outputs import atomic_write_bytes, formula_safe, visible_controls, xlsx_sheets_bytes
+from safetynet.outputs import (
+    atomic_write_bytes,
+    csv_bytes,
+    formula_safe,
+    visible_controls,
+    xlsx_sheets_bytes,
+)
 from safetynet.warehouse import quote_ident, table_exists
 
 from .labels import ID_FIX, ID_QUALITY, METHODS, STATUSES, label
 
 _SAFE_NAME = re.compile(r"[^a-z0-9_]+")
+XLSX_MAX_FIX_ROWS = 10_000  # rows of 需整改记录 in the workbook; the CSV holds them all
+FIX_HEADERS = ["文件", "行号", "记录编号", "身份证号问题", "整改建议", "关联结果"]
 
 
 def _cell(value: Any) -> Any:
@@ -102,8 +112,11 @@ def quality_rows(con: duckdb.DuckDBPyConnection, as_of: date, source: str
 
 
 def write_quality_reports(con: duckdb.DuckDBPyConnection, as_of: date, out_dir: str | Path,
-                          sources: Sequence[str] | None = None) -> list[Path]:
-    """One XLSX per source (``link_quality_<source>_<as_of>.xlsx``) in `out_dir`."""
+                          sources: Sequence[str] | None = None, *,
+                          xlsx_max_rows: int = XLSX_MAX_FIX_ROWS) -> list[Path]:
+    """Per source ``link_quality_<source>_<as_of>.xlsx`` (overview and up to `xlsx_max_rows`
+    records to fix) and ``..._需整改记录.csv`` (every record to fix) in `out_dir`; returns the
+    XLSX paths."""
     if not table_exists(con, "links", "record_links"):
         raise SafetynetError("仓库中没有关联结果（links.record_links）")
     names = list(sources) if sources else [r[0] for r in con.execute(
@@ -114,11 +127,14 @@ def write_quality_reports(con: duckdb.DuckDBPyConnection, as_of: date, out_dir: 
     paths = []
     for source in names:
         overview, fixes = quality_rows(con, as_of, source)
-        data = workbook_bytes([
-            ("概览", ["项目", "数量", "占比"], overview),
-            ("需整改记录", ["文件", "行号", "记录编号", "身份证号问题", "整改建议", "关联结果"],
-             fixes)])
         safe = _SAFE_NAME.sub("_", source.lower())
-        paths.append(atomic_write_bytes(Path(out_dir) / f"link_quality_{safe}_{as_of}.xlsx",
-                                        data))
+        stem = f"link_quality_{safe}_{as_of}"
+        overview.append(["", "", ""])
+        overview.append(["需整改记录（完整清单）", len(fixes), f"{stem}_需整改记录.csv"])
+        if len(fixes) > xlsx_max_rows:
+            overview.append([f"　本表只列前 {xlsx_max_rows} 条", xlsx_max_rows, ""])
+        data = workbook_bytes([("概览", ["项目", "数量", "占比"], overview),
+                               ("需整改记录", FIX_HEADERS, fixes[:xlsx_max_rows])])
+        atomic_write_bytes(Path(out_dir) / f"{stem}_需整改记录.csv", csv_bytes(FIX_HEADERS, fixes))
+        paths.append(atomic_write_bytes(Path(out_dir) / f"{stem}.xlsx", data))
     return paths

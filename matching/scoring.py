@@ -168,13 +168,13 @@ def train(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> FellegiSun
     con.execute(f"""
         create or replace temp table _sn_rand_pairs as
         with rs as (
-            select rid from _sn_rec order by hash(rid + {seed}), rid
+            select rid, skey from _sn_rec order by hash(skey, {seed}), skey, rid
             limit {int(settings.u_sample_pairs)}
         ), pn as (
             select person_id, row_number() over (order by person_id) - 1 as i from _sn_persons
         )
         select rs.rid, pn.person_id, cast(null as varchar) as rules
-        from rs join pn on pn.i = hash(rs.rid, {seed}) % {max(n_persons, 1)}
+        from rs join pn on pn.i = hash(rs.skey, {seed} + 1) % {max(n_persons, 1)}
         join _sn_rec r on r.rid = rs.rid
         -- a random pair is a non-match, except where the record's ID is the person's own
         where r.normalized is distinct from pn.person_id""")

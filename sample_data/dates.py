@@ -81,6 +81,8 @@ def render(days: np.ndarray, style: str) -> np.ndarray:
     """Dates as department text: iso 2026-07-03, compact 20260703, slash 2026/7/3,
     cn 2026年7月3日, dotted 2026.07.03. NEVER -> ''."""
     arr = np.asarray(days, dtype="int64")
+    if arr.size == 0:  # numpy's string functions fail on an empty array
+        return np.empty(0, dtype=object)
     if style == "iso":
         return iso(arr)
     if style == "compact":

@@ -260,6 +260,12 @@ def test_quality_reports_per_source(con, tmp_path) -> None:
             "select count(*) from links.record_links where as_of = ? and source = ? and "
             "id_quality <> 'valid'", [Q3, source]).fetchone()[0]
         assert len(fixes) == damaged
+        full = path.with_name(path.stem + "_需整改记录.csv")
+        lines = full.read_text(encoding="utf-8-sig").splitlines()
+        assert len(lines) == damaged + 1
+        for sheet_row, line in zip(fixes, lines[1:], strict=False):  # same records, same order
+            file, row = line.split(",")[:2]
+            assert (str(sheet_row[0]), int(sheet_row[1])) == (file, int(row))
         damaged_total += damaged
         cells = [str(c) for sheet in (0, 1) for row in book.get_sheet_by_index(sheet).to_python()
                  for c in row]
@@ -267,6 +273,22 @@ def test_quality_reports_per_source(con, tmp_path) -> None:
     assert damaged_total > 0
     again = write_quality_reports(con, Q3, tmp_path / "again")
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
+
+
+def test_quality_report_caps_the_sheet_but_not_the_csv(con, tmp_path) -> None:
+    source, damaged = con.execute(
+        "select source, count(*) from links.record_links where as_of = ? and "
+        "id_quality <> 'valid' group by all order by 2 desc limit 1", [Q3]).fetchone()
+    assert damaged > 3
+    (path,) = write_quality_reports(con, Q3, tmp_path, [source], xlsx_max_rows=3)
+    book = CalamineWorkbook.from_path(str(path))
+    assert len(book.get_sheet_by_index(1).to_python()) == 1 + 3
+    overview = {str(r[0]).strip(): r[1:] for r in book.get_sheet_by_index(0).to_python()}
+    assert int(overview["需整改记录（完整清单）"][0]) == damaged
+    assert overview["需整改记录（完整清单）"][1] == path.stem + "_需整改记录.csv"
+    assert "本表只列前 3 条" in overview
+    full = path.with_name(path.stem + "_需整改记录.csv").read_text(encoding="utf-8-sig")
+    assert len(full.splitlines()) == damaged + 1
 
 
 def test_cli_commands(sample, tmp_path) -> None:

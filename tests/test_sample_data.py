@@ -91,6 +91,22 @@ def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path):
     assert len(changed) >= 25
 
 
+@pytest.mark.parametrize("seed", [11, 12])
+def test_a_tiny_single_quarter_sample_is_written(tmp_path, seed):
+    # 300 persons, one quarter: some department files are empty (a date column of no rows)
+    counts = generate(tmp_path, persons=300, seed=seed, quarters=(Q3,))
+    assert not (tmp_path / Q2).exists()
+    roster = next((tmp_path / Q3).rglob("*roster*"))
+    assert roster.stat().st_size > 0
+    assert sum(n for n in _flatten_counts(counts)) > 300
+
+
+def _flatten_counts(counts: object) -> list[int]:
+    if isinstance(counts, dict):
+        return [n for v in counts.values() for n in _flatten_counts(v)]
+    return [counts] if isinstance(counts, int) else []
+
+
 def test_chunked_writing_changes_no_content(tmp_path, monkeypatch):
     from safetynet.sample_data import generate as module
 
