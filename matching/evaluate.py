@@ -137,8 +137,9 @@ def blocking_report(con: duckdb.DuckDBPyConnection, as_of: date,
         prepare(con, f"date '{as_of.isoformat()}'", settings)
         pairs = candidate_pairs(con, settings)
         records = con.execute(
-            "select count(*) filter (where scope = 'open'), count(*) filter (where scope = "
-            "'valid'), count(*) filter (where scope = 'exact') from _sn_rec").fetchone()
+            "select coalesce(sum(n) filter (where scope = 'open'), 0), coalesce(sum(n) filter "
+            "(where scope = 'valid'), 0), coalesce(sum(n) filter (where scope = 'exact'), 0) "
+            "from _sn_rec").fetchone()
         report: dict[str, Any] = {
             "as_of": as_of.isoformat(),
             "rules": {r.name: {"keys": list(r.keys), "include_valid_ids": r.include_valid_ids,

@@ -1,7 +1,9 @@
 """Inputs of the link step as temp tables: records, normalised IDs and names, roster persons.
 
-- ``_sn_records``: every staged department record of the as_of (identity columns, rid).
-- ``_sn_rec``: per record the ID quality, what the ID can be compared by (``id_kind``), the
+- ``_sn_records``: every staged department record of the as_of (source, key, its identity rid).
+- ``_sn_idents``: one row per distinct identity (ID, name, sex, birth date, region as written)
+  with ``n``, its number of records: a person's many records are linked once.
+- ``_sn_rec``: per identity ("record" below) the ID quality, what the ID can be compared by (``id_kind``), the
   record's own birth date / sex / county, and its ``scope``: ``exact`` (valid ID of a roster
   person), ``valid`` (valid ID of someone not in the roster: rule b, never linked by name) or
   ``open`` (damaged or missing ID, or an Excel-truncated look-alike re-examined).
@@ -92,36 +94,79 @@ def prepare(con: duckdb.DuckDBPyConnection, day: str, settings: MatchSettings
     return tables
 
 
+_IDENTITY = ("id_raw", "name_raw", "sex", "birth_date", "region_code")
+
+
 def _stage_records(con: duckdb.DuckDBPyConnection, day: str,
                    tables: dict[str, list[str]]) -> None:
-    # rid: table number in the high bits, DuckDB's rowid below (no global row_number needed)
+    """``_sn_records`` (one row per record) and ``_sn_idents`` (one row per distinct identity).
+
+    Records with the same identity fields (a person's many medical settlements) are linked
+    once: ``rid`` numbers identities, ``n`` counts their records (the model's statistics
+    weigh by it). A record an officer decided on keeps an identity of its own.
+    """
+    sources = [(i, name) for i, name in enumerate(tables)]
+    register(con, "_sn_tables", pa.table(
+        {"ti": [i for i, _ in sources], "table_name": [n for _, n in sources]},
+        schema=pa.schema([("ti", pa.int32()), ("table_name", pa.string())])))
+    decided = ("select distinct source, record_key from links.review_decisions "
+               "where decision in ('accept', 'reject')"
+               if table_exists(con, "links", "review_decisions") else
+               "select null::varchar as source, null::varchar as record_key where false")
     selects = [
-        f"select cast({i << 40} as bigint) + rowid as rid, "
-        f"'{name.replace(chr(39), chr(39) * 2)}' as table_name, "
-        f"cast(_source as varchar) as source, "
+        f"select {i} as ti, cast(_source as varchar) as source, "
         f"cast(_record_key as varchar) as record_key, "
         # skey: a stable pseudo-random key (rowid changes when a quarter is restaged)
         f"hash('{name.replace(chr(39), chr(39) * 2)}', _source, {_col(cols, '_file', 'varchar')}, "
-        f"{_col(cols, '_row', 'bigint')}, _record_key) "
-        f"as skey, "
+        f"{_col(cols, '_row', 'bigint')}, _record_key) as skey, "
         f"{_col(cols, 'id_number', 'varchar')} as id_raw, "
         f"{_col(cols, 'name', 'varchar')} as name_raw, "
         f"{_col(cols, 'sex', 'varchar')} as sex, {_col(cols, 'birth_date', 'date')} as birth_date, "
         f"{_col(cols, 'region_code', 'varchar')} as region_code "
         f"from staged.{quote_ident(name)} where as_of = {day}"
         for i, (name, cols) in enumerate(tables.items())
-    ] or ["select null::bigint as rid, null::varchar as table_name, null::varchar as source, "
-          "null::varchar as record_key, null::ubigint as skey, null::varchar as id_raw, "
-          "null::varchar as name_raw, "
+    ] or ["select null::int as ti, null::varchar as source, null::varchar as record_key, "
+          "null::ubigint as skey, null::varchar as id_raw, null::varchar as name_raw, "
           "null::varchar as sex, null::date as birth_date, null::varchar as region_code "
           "where false"]
-    con.execute(f"create or replace temp table _sn_records as {' union all '.join(selects)}")
+    ident = ", ".join(_IDENTITY)
+    con.execute(f"""
+        create or replace temp table _sn_rows as
+        with r as ({' union all '.join(selects)})
+        select r.ti, r.source, r.record_key, r.skey,
+               hash({ident}, case when d.record_key is not null then r.skey end) as h,
+               r.* exclude (ti, source, record_key, skey)
+        from r left join ({decided}) d on d.source = r.source and d.record_key = r.record_key""")
+    for _ in range(3):
+        # group by the identity's hash; a (vanishingly rare) collision of two identities is
+        # detected and their records re-hashed apart
+        same = " and ".join(
+            f"(min({c}) is not distinct from max({c}) and count({c}) in (0, count(*)))"
+            for c in _IDENTITY)
+        con.execute(f"""
+            create or replace temp table _sn_idents as
+            select row_number() over () as rid, h, count(*) as n, min(skey) as skey,
+                   {', '.join(f'min({c}) as {c}' for c in _IDENTITY)}, {same} as same
+            from _sn_rows group by h""")
+        if not con.execute("select count(*) from _sn_idents where not same").fetchone()[0]:
+            break
+        con.execute("""
+            update _sn_rows set h = hash(h, skey)
+            where h in (select h from _sn_idents where not same)""")
+    else:
+        raise SafetynetError("identity hashing did not separate the records")
+    con.execute("""
+        create or replace temp table _sn_records as
+        select i.rid, t.table_name, r.source, r.record_key, r.skey
+        from _sn_rows r join _sn_idents i using (h) join _sn_tables t using (ti)""")
+    con.execute("drop table _sn_rows")
+    con.execute("alter table _sn_idents drop column same")
 
 
 def _normalise_ids(con: duckdb.DuckDBPyConnection, day: str) -> None:
     roster_cols = columns(con, "staged", "roster")
     distinct = con.sql(
-        "select distinct id_raw from (select id_raw from _sn_records union all select "
+        "select distinct id_raw from (select id_raw from _sn_idents union all select "
         f"{_col(roster_cols, 'id_number', 'varchar')} from staged.roster where as_of = {day}) "
         "where id_raw is not null").to_arrow_table()
     register(con, "_sn_ids", normalize_ids(distinct.column("id_raw"), assume_distinct=True))
@@ -150,7 +195,7 @@ def _normalise_names(con: duckdb.DuckDBPyConnection) -> None:
     distinct = con.sql("""
         select distinct name_raw from (
             select _sn_name_raw as name_raw from _sn_roster_ids
-            union all select name_raw from _sn_records
+            union all select name_raw from _sn_idents
         ) where name_raw is not null""").to_arrow_table()
     keys = name_keys(distinct.column("name_raw"), with_pinyin=False, assume_distinct=True)
     register(con, "_sn_names", keys.drop_columns(["pinyin_key"]))
@@ -196,14 +241,14 @@ def _records(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> None:
     con.execute(f"""
         create or replace temp table _sn_rec as
         with base as (
-            select r.rid, r.skey, r.name_raw, coalesce(i.quality, 'missing') as quality, i.normalized,
+            select r.rid, r.n, r.skey, r.name_raw, coalesce(i.quality, 'missing') as quality, i.normalized,
                    i.digits, i.birth_date as id_birth, i.region6 as id_region6,
                    case when r.sex in ('male', 'female') then r.sex end as rec_sex,
                    r.birth_date as rec_birth,
                    case when regexp_full_match(trim(r.region_code), '[0-9]{{6,12}}')
                         then left(trim(r.region_code), 6) end as rec_county,
                    i.normalized in (select person_id from _sn_persons) as in_roster
-            from _sn_records r left join _sn_ids i on i.raw = r.id_raw
+            from _sn_idents r left join _sn_ids i on i.raw = r.id_raw
         ), kinds as (
             select *,
                    case when quality = 'missing' then 'missing'
@@ -219,7 +264,7 @@ def _records(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> None:
                         else 'damaged' end as id_kind
             from base
         )
-        select k.rid, k.skey, k.name_raw, k.quality, k.normalized,
+        select k.rid, k.n, k.skey, k.name_raw, k.quality, k.normalized,
                case when k.id_kind = 'valid000' then k.normalized else k.digits end as digits,
                k.id_kind,
                k.id_kind = 'valid000' or (k.id_kind = 'edit' and length(k.digits) = 18

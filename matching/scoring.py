@@ -56,7 +56,7 @@ def compare(con: duckdb.DuckDBPyConnection, pairs: str, out: str,
     con.execute(f"""
         create or replace temp table {out}_raw as
         with joined as (
-            select x.rid, x.person_id, x.rules, {id_edits} as id_edits,
+            select x.rid, x.person_id, x.rules, r.n, {id_edits} as id_edits,
                    {id_level} as id_level, {NAME_LEVEL_SQL} as name_level0,
                    rn.name_key_nodot as l_nodot, p.name_key_nodot as r_nodot,
                    {REGION_LEVEL_SQL} as region_level,
@@ -99,14 +99,15 @@ def _level_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, dict[
 
 # Exact agreement of a random pair, from the value frequencies of both sides (no sampling
 # noise: two random people share a name about once in 50,000 pairs, too rare to sample well).
+# (record side weighted by its identity's number of records, roster side)
 _AGREEMENT_SQL = {
-    ("name", "exact"): ("select n.name_key from _sn_rec r join _sn_names n on n.raw = r.name_raw",
-                        "select name_key from _sn_persons"),
-    ("birth_date", "exact"): ("select rec_birth from _sn_rec",
-                              "select birth_date_eff from _sn_persons"),
-    ("sex", "agree"): ("select rec_sex from _sn_rec", "select sex_eff from _sn_persons"),
-    ("region", "county"): ("select rec_county from _sn_rec",
-                           "select counties[1] from _sn_persons"),
+    ("name", "exact"): ("select n.name_key, r.n from _sn_rec r join _sn_names n "
+                        "on n.raw = r.name_raw", "select name_key, 1 from _sn_persons"),
+    ("birth_date", "exact"): ("select rec_birth, n from _sn_rec",
+                              "select birth_date_eff, 1 from _sn_persons"),
+    ("sex", "agree"): ("select rec_sex, n from _sn_rec", "select sex_eff, 1 from _sn_persons"),
+    ("region", "county"): ("select rec_county, n from _sn_rec",
+                           "select counties[1], 1 from _sn_persons"),
 }
 
 
@@ -117,9 +118,9 @@ def _exact_agreement(con: duckdb.DuckDBPyConnection,
     difference goes to the comparison's ``else``-like last level."""
     for (comparison, level), (left, right) in _AGREEMENT_SQL.items():
         share = con.execute(f"""
-            with l as (select v, count(*) as c from ({left}) t(v) where v is not null
+            with l as (select v, sum(w) as c from ({left}) t(v, w) where v is not null
                        group by v),
-                 r as (select v, count(*) as c from ({right}) t(v) where v is not null
+                 r as (select v, sum(w) as c from ({right}) t(v, w) where v is not null
                        group by v)
             select sum(l.c * r.c) / ((select sum(c) from l) * (select sum(c) from r))
             from l join r using (v)""").fetchone()[0]
@@ -155,20 +156,21 @@ def _homophones(con: duckdb.DuckDBPyConnection, levels: dict[str, float],
 def _patterns(con: duckdb.DuckDBPyConnection, cols: list[str], where: str
               ) -> list[tuple[tuple[str, ...], int]]:
     return [(tuple(row[:-1]), int(row[-1])) for row in con.execute(
-        f"select {', '.join(cols)}, count(*) from _sn_levels where {where} "
+        f"select {', '.join(cols)}, sum(n) from _sn_levels where {where} "
         f"group by all order by all").fetchall()]
 
 
 def train(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> FellegiSunterModel:
     """u from random pairs, then EM for m and the prior over the candidate pairs (``_sn_levels``)."""
-    n_records = con.execute("select count(*) from _sn_rec").fetchone()[0]
+    n_records = con.execute("select coalesce(sum(n), 0) from _sn_rec").fetchone()[0]
     n_persons = con.execute("select count(*) from _sn_persons").fetchone()[0]
     seed = int(settings.seed)
-    # random pairs: a deterministic sample of records, each with a pseudo-random roster person
+    # random pairs: a deterministic sample of records (not identities: a statistic per record),
+    # each with a pseudo-random roster person
     con.execute(f"""
         create or replace temp table _sn_rand_pairs as
         with rs as (
-            select rid, skey from _sn_rec order by hash(skey, {seed}), skey, rid
+            select rid, skey from _sn_records order by hash(skey, {seed}), skey, rid
             limit {int(settings.u_sample_pairs)}
         ), pn as (
             select person_id, row_number() over (order by person_id) - 1 as i from _sn_persons

@@ -98,14 +98,17 @@ def _levels(cases: list[dict], settings: MatchSettings | None = None) -> dict[st
     con.execute("create temp table case_map (kind varchar, rkey varchar)")
     con.executemany("insert into case_map values (?, ?)",
                     [[c["kind"], f"r{i}"] for i, c in enumerate(cases)])
-    con.execute("""create temp table pairs as
-        select rr.rid, p.person_id, 'test' as rules
+    # records with the same identity fields share an identity (rid): a case is its pair
+    con.execute("""create temp table case_pairs as
+        select distinct m.kind, rr.rid, p.person_id
         from case_map m join _sn_records rr on rr.record_key = m.kind
         join _sn_roster p on p._record_key = m.rkey""")
+    con.execute("create temp table pairs as select distinct rid, person_id, 'test' as rules "
+                "from case_pairs")
     compare(con, "pairs", "levels", settings)
-    rows = con.execute("""select rr.record_key, l.id_level, l.name_level, l.dob_level,
+    rows = con.execute("""select c.kind, l.id_level, l.name_level, l.dob_level,
                                  l.sex_level, l.region_level
-                          from levels l join _sn_records rr on rr.rid = l.rid""").fetchall()
+                          from levels l join case_pairs c using (rid, person_id)""").fetchall()
     drop_temp(con)
     con.close()
     return {r[0]: dict(zip(("id", "name", "birth_date", "sex", "region"), r[1:], strict=True))
