@@ -19,7 +19,7 @@ Officers' decisions (``links.review_decisions``) come first: an accepted pair li
 pair is never proposed again and never makes a link by elimination.
 
 Writes ``links.record_links`` (one row per staged record; explanation JSON with every level and
-weight), ``links.roster`` (+ ``person_key``), ``links.persons``, ``links.person_ids``,
+weight; stored as ``links.record_link_rows`` + ``links.explanations``, see `link_store`), ``links.roster`` (+ ``person_key``), ``links.persons``, ``links.person_ids``,
 ``links.model`` (as_of, settings, fitted model) and the ``links.<table>`` and
 ``links.review_candidates`` views (docs/architecture.md).
 """
@@ -38,6 +38,12 @@ import duckdb
 from safetynet.warehouse import quote_ident, table_exists, transaction
 
 from .blocking import candidate_pairs
+from .link_store import (
+    XKEY_SQL,
+    delete_record_links,
+    ensure_record_links,
+    prune_explanations,
+)
 from .model import FellegiSunterModel
 from .persons import assign_keys, rebuild_persons
 from .prepare import columns, drop_temp, prepare
@@ -48,12 +54,6 @@ log = logging.getLogger(__name__)
 
 METHODS = ("id_exact", "id_legacy15", "id_repaired", "name_dob_region", "none")
 
-RECORD_LINKS_DDL = """
-create table if not exists links.record_links (
-    as_of date, source varchar, table_name varchar, record_key varchar, person_id varchar,
-    status varchar, method varchar, score double, id_quality varchar, explanation json,
-    person_key varchar
-)"""
 MODEL_DDL = "create table if not exists links.model (as_of date, settings json, model json)"
 
 VIEW_SQL = (
@@ -246,28 +246,34 @@ end"""
 
 def _write(con: duckdb.DuckDBPyConnection, as_of: date, day: str, settings: MatchSettings,
            tables: dict[str, list[str]], model: FellegiSunterModel) -> None:
-    con.execute(RECORD_LINKS_DDL)
-    con.execute("alter table links.record_links add column if not exists person_key varchar")
-    con.execute("delete from links.record_links where as_of = ?", [as_of])
+    ensure_record_links(con)
+    delete_record_links(con, as_of)
     # An explanation depends only on a record's levels, weights and decision: build each
-    # distinct one once (a few thousand for millions of exact-ID links) and join it back.
+    # distinct one once (a few thousand for millions of exact-ID links), store it once
+    # (links.explanations, by the hash of its text) and give each record row its key.
     inputs = ", ".join(_EXPLANATION_INPUTS)
     con.execute(f"""
         create or replace temp table _sn_expl as
-        select ekey, {_explanation_sql(model.prior_weight)} as explanation
-        from (select distinct on (o.ekey) o.ekey, {inputs}
-              from _sn_outcome o left join _sn_cscores c on c.rid = o.rid)""")
+        select ekey, explanation, {XKEY_SQL.format(col="explanation")} as xkey
+        from (select ekey, {_explanation_sql(model.prior_weight)} as explanation
+              from (select distinct on (o.ekey) o.ekey, {inputs}
+                    from _sn_outcome o left join _sn_cscores c on c.rid = o.rid))""")
+    con.execute("""
+        insert into links.explanations
+        select distinct xkey, explanation from _sn_expl
+        where xkey not in (select xkey from links.explanations)""")
     con.execute(f"""
-        insert into links.record_links by name
+        insert into links.record_link_rows by name
         select {day} as as_of, rr.source, rr.table_name, rr.record_key,
                case when o.status = 'linked' then o.person_id end as person_id,
                o.status, o.method,
                case when o.status = 'unlinked' then 0.0 else round(o.posterior, 6) end as score,
-               o.quality as id_quality, e.explanation,
+               o.quality as id_quality, e.xkey,
                case when o.status = 'linked' then k.person_key end as person_key
         from _sn_records rr join _sn_outcome o on o.rid = rr.rid
         join _sn_expl e on e.ekey = o.ekey
         left join _sn_keys k on k.person_id = o.person_id""")
+    prune_explanations(con)
     _write_roster(con, as_of)
     rebuild_persons(con)
     con.execute(MODEL_DDL)

@@ -296,6 +296,7 @@ def warn_partition(settings: RunSettings, name: str, tables: set[str]) -> Partit
     """Add the residual's links to this partition's persons, then evaluate the rule pack."""
     import time
 
+    from safetynet.matching.link_store import insert_record_links
     from safetynet.pipeline import evaluate_rules
 
     started = time.perf_counter()
@@ -310,7 +311,7 @@ def warn_partition(settings: RunSettings, name: str, tables: set[str]) -> Partit
                 where l.as_of = ? and l.status = 'linked' and l.person_id in (
                     select person_id from links.roster where as_of = ? and person_id is not null)
                 """, [settings.as_of, settings.as_of])
-            con.execute("insert into links.record_links by name select * from meta.imported_links")
+            insert_record_links(con, "select * from meta.imported_links")
             for table in _department_tables(con, _current(con)):
                 con.execute(
                     f"insert into staged.{quote_ident(table)} by name select s.* from "
@@ -341,12 +342,13 @@ def merge_partitions(con: duckdb.DuckDBPyConnection, settings: RunSettings,
     residual, which holds the whole roster. Warnings: every prefecture's. Rule status: one row
     per rule (evaluated when evaluated everywhere; counts summed).
     """
-    from safetynet.matching.linker import (
-        MODEL_DDL,
-        RECORD_LINKS_DDL,
-        REVIEW_CANDIDATES_SQL,
-        VIEW_SQL,
+    from safetynet.matching.link_store import (
+        copy_record_links,
+        delete_record_links,
+        ensure_record_links,
+        prune_explanations,
     )
+    from safetynet.matching.linker import MODEL_DDL, REVIEW_CANDIDATES_SQL, VIEW_SQL
     from safetynet.matching.persons import PERSON_IDS_DDL, rebuild_persons
     from safetynet.warning_rules.engine import ensure_warning_tables
 
@@ -357,27 +359,24 @@ def merge_partitions(con: duckdb.DuckDBPyConnection, settings: RunSettings,
         _attach(con, partition_path(settings, name), alias)
     try:
         with transaction(con):
-            con.execute(RECORD_LINKS_DDL)
-            con.execute("alter table links.record_links add column if not exists person_key "
-                        "varchar")
+            ensure_record_links(con)
             con.execute(MODEL_DDL)
             con.execute(PERSON_IDS_DDL)
             ensure_warning_tables(con)
             if not _has(con, _current(con), "links", "roster"):
                 con.execute("create table links.roster as select * from res.links.roster "
                             "where false")
-            for table in ("links.record_links", "links.roster", "links.model",
-                          "warnings.warnings", "warnings.rule_status"):
+            delete_record_links(con, as_of)
+            for table in ("links.roster", "links.model", "warnings.warnings",
+                          "warnings.rule_status"):
                 con.execute(f"delete from {table} where as_of = ?", [as_of])
-            con.execute("insert into links.record_links by name select * from "
-                        "res.links.record_links where as_of = ?", [as_of])
+            copy_record_links(con, "res", "r.as_of = ?", [as_of])
             for alias in aliases.values():
-                con.execute(f"""
-                    insert into links.record_links by name
-                    select l.* from {alias}.links.record_links l
-                    where l.as_of = ? and not exists (
+                copy_record_links(con, alias, f"""
+                    r.as_of = ? and not exists (
                         select 1 from {alias}.meta.imported_links i
-                        where i.source = l.source and i.record_key = l.record_key)""", [as_of])
+                        where i.source = r.source and i.record_key = r.record_key)""", [as_of])
+            prune_explanations(con)
             have = {r[0] for r in con.execute(
                 "select column_name from information_schema.columns where table_schema = "
                 "'links' and table_name = 'roster'").fetchall()}

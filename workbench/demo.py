@@ -39,10 +39,6 @@ create table if not exists links.roster (
     _row bigint, _file varchar, person_id varchar, id_quality varchar, name_key varchar,
     birth_date_eff date, sex_eff varchar, county_code varchar
 );
-create table if not exists links.record_links (
-    as_of date, source varchar, table_name varchar, record_key varchar, person_id varchar,
-    status varchar, method varchar, score double, id_quality varchar, explanation json
-);
 create table if not exists warnings.warnings (
     as_of date, warning_key varchar, rule_id varchar, title varchar, direction varchar,
     subject_level varchar, person_id varchar, household_id varchar, name varchar,
@@ -362,8 +358,11 @@ def _load(con: duckdb.DuckDBPyConnection, people: list[dict[str, Any]],
     con.register("roster_rows", pa.Table.from_pylist(roster))
     con.execute("insert into links.roster by name select * from roster_rows")
     con.register("link_rows", _arrow(link_rows, _L_SCHEMA))
-    con.execute("insert into links.record_links by name select * from link_rows")
+    from safetynet.matching.link_store import ensure_record_links, insert_record_links
     from safetynet.matching.linker import REVIEW_CANDIDATES_SQL
+
+    ensure_record_links(con)
+    insert_record_links(con, "select * from link_rows")
 
     con.execute(REVIEW_CANDIDATES_SQL)
     con.register("warning_rows", _arrow([w for q in quarters for w in by_quarter[q]], _W_SCHEMA))
