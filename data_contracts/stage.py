@@ -26,6 +26,7 @@ from safetynet.data_contracts.stage_sql import (
     canonical_text,
     lit,
     reason_label_sql,
+    repeated_keys_sql,
 )
 from safetynet.errors import ConfigError, ReasonCode, SafetynetError
 from safetynet.warehouse import quote_ident, table_exists, transaction
@@ -237,7 +238,10 @@ def _resolve(con: duckdb.DuckDBPyConnection, source: SourceConfig,
             f"unknown canonical table '{source.table}': {exc}", source=source.name) from exc
     resolver = _Resolver(con, source, contract)
     plans, key_sql, key_col = resolver.plans()
+    # a narrow hash count first: most extracts have no key twice and skip the duplicate join
+    (repeated,) = con.execute(repeated_keys_sql(resolver.raw_table, key_sql)).fetchone()
     sql = build_stage_sql(contract, plans, raw_table=resolver.raw_table, record_key_sql=key_sql,
+                          repeated_keys=bool(repeated),
                           record_key_column=key_col, date_formats=source.date_formats,
                           as_of=as_of)
     return contract, resolver, plans, sql

@@ -254,6 +254,13 @@ def reason_label_sql(code: str) -> str:
     return f"CASE {code} {whens} ELSE {code} END"
 
 
+def repeated_keys_sql(raw_table: str, record_key_sql: str) -> str:
+    """How many record-key hashes occur more than once (0: no key repeats; a hash collision
+    only sends the source down the exact duplicate check)."""
+    return (f"select count(*) from (select hash({_clean(record_key_sql)}) as h "
+            f"from {raw_table} group by h having count(*) > 1)")
+
+
 def build_stage_sql(
     contract: Contract,
     plans: Sequence[ColumnPlan],
@@ -263,8 +270,13 @@ def build_stage_sql(
     record_key_column: str,
     date_formats: Sequence[str],
     as_of: date,
+    repeated_keys: bool = True,
 ) -> str:
-    """The stage model of one source: one output row per raw row, typed columns + `_failures`."""
+    """The stage model of one source: one output row per raw row, typed columns + `_failures`.
+
+    ``repeated_keys=False`` (the caller found no record key twice) leaves out the duplicate-key
+    join; every row is then its key's first.
+    """
     q = quote_ident
     renamed, mapped, typed, checked, failures = [], [], [], [], []
     for p in plans:
@@ -313,11 +325,15 @@ def build_stage_sql(
     def cols(items: list[str]) -> str:
         return "".join(f",\n        {i}" for i in items)
 
+    key_join = (
+        "from renamed left join repeated_keys as k on k._record_key = renamed._record_key"
+        if repeated_keys else
+        "from renamed, (select NULL::STRUCT(f VARCHAR, r BIGINT) AS _first_pos) as k")
     return f"""
-with source as (
+with source as not materialized (
     select * from {raw_table}
 ),
-renamed as (
+renamed as not materialized (
     select _file, CAST(_row AS BIGINT) AS _row,
         CAST({record_key_sql} AS VARCHAR) AS raw__record_key,
         {_clean(record_key_sql)} AS _record_key{cols(renamed)}
@@ -325,9 +341,12 @@ renamed as (
 ),
 repeated_keys as (
     -- record keys seen more than once, with their first position (file, row): a narrow
-    -- aggregate instead of a window that would carry every column through a sort
+    -- aggregate instead of a window that would carry every column through a sort. It reads
+    -- the raw table itself: a second reference to `renamed` would make DuckDB materialise
+    -- every renamed column of every row
     select _record_key, min({{'f': _file, 'r': _row}}) AS _first_pos
-    from renamed
+    from (select _file, CAST(_row AS BIGINT) AS _row, {_clean(record_key_sql)} AS _record_key
+          from {raw_table})
     where _record_key IS NOT NULL
     group by _record_key
     having count(*) > 1
@@ -337,7 +356,7 @@ mapped as (
         CASE WHEN k._first_pos IS NULL THEN 1
              WHEN k._first_pos = {{'f': renamed._file, 'r': renamed._row}} THEN 1
              ELSE 2 END AS _key_seq{cols(mapped)}
-    from renamed left join repeated_keys as k on k._record_key = renamed._record_key
+    {key_join}
 ),
 typed as (
     select *{cols(typed)}

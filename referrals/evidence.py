@@ -19,12 +19,18 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from safetynet.errors import ConfigError
+
+try:  # a faster parser giving the same objects; json stays the reference (and the fallback)
+    import orjson
+except ImportError:  # pragma: no cover - orjson comes with prefect
+    orjson = None  # type: ignore[assignment]
 
 DEFAULT_EVIDENCE = Path(__file__).with_name("evidence.yaml")
 
@@ -152,7 +158,7 @@ class Evidence:
             return cls()
         if isinstance(raw, str):
             try:
-                raw = json.loads(raw)
+                raw = _loads(raw)
             except ValueError:
                 return cls(facts=(("evidence", raw),))
         if raw is None:
@@ -177,20 +183,36 @@ class Evidence:
     ) -> Evidence:
         """Fill a record's kind from its source's table and its link from the warehouse."""
         out = []
+        changed = False
         for rec in self.records:
             kind = rec.kind or (source_tables.get(rec.source) if rec.source else None)
             method, score = rec.link_method, rec.link_score
             if method is None and link_lookup and rec.source and rec.record_key:
                 method, score = link_lookup(rec.source, rec.record_key)
+            if kind == rec.kind and method == rec.link_method and score == rec.link_score:
+                out.append(rec)  # frozen: the same record serves (most records already say all)
+                continue
+            changed = True
             # (the constructor, not dataclasses.replace: this runs for every evidence record)
             out.append(EvidenceRecord(kind, rec.source, rec.record_key, rec.fields, method,
                                       score))
-        return Evidence(tuple(out), self.facts)
+        return Evidence(tuple(out), self.facts) if changed else self
 
     def link_keys(self) -> list[tuple[str, str]]:
         """(source, record_key) of records whose link is not in the evidence itself."""
         return [(r.source, r.record_key) for r in self.records
                 if r.link_method is None and r.source and r.record_key]
+
+
+def _loads(text: str) -> Any:
+    """json.loads, through orjson when it can read the text (it refuses what json accepts
+    beyond the standard, e.g. NaN or huge integers: those go to json)."""
+    if orjson is not None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def _table_of(key: str | None) -> str | None:
@@ -202,12 +224,21 @@ def _is_scalar_list(value: Any) -> bool:
     return isinstance(value, list) and all(not isinstance(v, (Mapping, list)) for v in value)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None), list})
+
+
+def _is_mapping(value: Any) -> bool:
+    """isinstance(value, Mapping), quick for what JSON gives (the ABC check is slow)."""
+    cls = type(value)
+    return cls is dict or (cls not in _PLAIN and isinstance(value, Mapping))
+
+
 def _collect(obj: Mapping[str, Any], records: list[EvidenceRecord],
              facts: list[tuple[str, Any]]) -> None:
     for key, value in obj.items():
         if key in _SKIP:
             continue
-        if isinstance(value, Mapping):
+        if _is_mapping(value):
             if _RECORD_MARKERS & value.keys() or _table_of(key):
                 records.append(_record(value, _table_of(key)))
             else:
@@ -221,39 +252,45 @@ def _collect(obj: Mapping[str, Any], records: list[EvidenceRecord],
 def _collect_list(items: list[Any], hint: str | None, records: list[EvidenceRecord],
                   facts: list[tuple[str, Any]], key: str) -> None:
     for item in items:
-        if isinstance(item, Mapping):
+        if _is_mapping(item):
             records.append(_record(item, hint))
         else:
             facts.append((key, item))
 
 
 _NOT_FIELDS = _RECORD_MARKERS | _LINK_KEYS | _SKIP_IN_RECORD
+_NESTED = frozenset(_NESTED_FIELDS)
+_NO_LINK: Mapping[str, Any] = {}  # read only
 
 
 def _record(obj: Mapping[str, Any], hint: str | None) -> EvidenceRecord:
-    if any(k in obj for k in _NESTED_FIELDS):
-        flat: dict[str, Any] = {}
+    flat: Mapping[str, Any]
+    if _NESTED.isdisjoint(obj):
+        flat = obj  # only read below
+    else:
+        flat = {}
         for key, value in obj.items():
-            if key in _NESTED_FIELDS and isinstance(value, Mapping):
+            if key in _NESTED and _is_mapping(value):
                 flat.update(value)
             else:
                 flat[key] = value
-    else:
-        flat = dict(obj)
-    link = flat.get("link") if isinstance(flat.get("link"), Mapping) else {}
-    method = flat.get("link_method", flat.get("method", link.get("method")))
-    score = flat.get("link_score", flat.get("score", link.get("score")))
-    table = flat.get("table") or flat.get("table_name") or hint
-    source = flat.get("source") or flat.get("_source")
-    key = flat.get("record_key", flat.get("_record_key"))
-    fields = tuple((k, v) for k, v in flat.items() if k not in _NOT_FIELDS)
-    return EvidenceRecord(
-        kind=str(table) if table else None,
-        source=str(source) if source else None,
-        record_key=str(key) if key is not None else None,
-        fields=fields,
-        link_method=str(method) if method is not None else None,
-        link_score=float(score) if isinstance(score, (int, float)) else None,
+    get = flat.get
+    link = get("link")
+    if link is None or not _is_mapping(link):
+        link = _NO_LINK
+    method = get("link_method", get("method", link.get("method")))
+    score = get("link_score", get("score", link.get("score")))
+    table = get("table") or get("table_name") or hint
+    source = get("source") or get("_source")
+    key = get("record_key", get("_record_key"))
+    fields = tuple([(k, v) for k, v in flat.items() if k not in _NOT_FIELDS])
+    return EvidenceRecord(  # positional: this runs for every evidence record
+        str(table) if table else None,
+        str(source) if source else None,
+        str(key) if key is not None else None,
+        fields,
+        str(method) if method is not None else None,
+        float(score) if isinstance(score, (int, float)) else None,
     )
 
 
@@ -279,7 +316,61 @@ def format_value(value: Any, labels: Mapping[str, str] | None = None,
     return text
 
 
+_SPACES = re.compile(r" {2,}")
+# A compiled template: literal text (str), a placeholder's name (_Name) or an optional part
+# (tuple of literals and names, dropped when one of its names has no value).
+_Segment = str | tuple[Any, ...]
+
+
+class _Name(str):
+    """A placeholder's name inside a compiled template."""
+
+
+@lru_cache(maxsize=256)
+def _compiled(template: str) -> tuple[_Segment, ...] | None:
+    """The template cut into segments once, for `_fill_compiled`; None when a brace outside
+    the placeholders could make `_fill`'s second pass read the text differently."""
+    def cut(text: str) -> list[str]:
+        parts = _PLACEHOLDER.split(text)  # literal, name, literal, name, ..., literal
+        return [_Name(x) if i % 2 else x for i, x in enumerate(parts) if x or i % 2]
+
+    segments: list[_Segment] = []
+    pos = 0
+    for match in _OPTIONAL.finditer(template):
+        segments += cut(template[pos:match.start()])
+        segments.append(tuple(cut(match.group(1))))
+        pos = match.end()
+    segments += cut(template[pos:])
+    literal = "".join(x for seg in segments for x in (seg if isinstance(seg, tuple) else [seg])
+                      if not isinstance(x, _Name))
+    return None if "{" in literal else tuple(segments)
+
+
 def _fill(template: str, values: Mapping[str, str]) -> str:
+    compiled = _compiled(template)
+    if compiled is not None and not any("{" in v for v in values.values()):
+        return _fill_compiled(compiled, values)
+    return _fill_text(template, values)
+
+
+def _fill_compiled(segments: tuple[_Segment, ...], values: Mapping[str, str]) -> str:
+    """`_fill_text` on a compiled template (same text when no value holds a brace)."""
+    get = values.get
+    out: list[str] = []
+    for seg in segments:
+        if type(seg) is tuple:
+            if all(get(x) for x in seg if type(x) is _Name):
+                out += [get(x, "") if type(x) is _Name else x for x in seg]
+        elif type(seg) is _Name:
+            out.append(get(seg, ""))
+        else:
+            out.append(seg)
+    text = "".join(out)
+    return (_SPACES.sub(" ", text) if "  " in text else text).strip()
+
+
+def _fill_text(template: str, values: Mapping[str, str]) -> str:
+    """Fill `[optional {parts}]` (dropped when a value is missing) then `{placeholders}`."""
     def optional(match: re.Match[str]) -> str:
         part = match.group(1)
         names = _PLACEHOLDER.findall(part)
@@ -298,8 +389,18 @@ def _record_text(rec: EvidenceRecord, templates: EvidenceTemplates) -> str:
         body = "，".join(f"{k}：{format_value(v, None, templates.booleans)}"
                         for k, v in rec.fields if v not in (None, ""))
         return body or (f"记录{rec.record_key}" if rec.record_key else "")
-    values = {k: format_value(v, tpl.values.get(k), templates.booleans) for k, v in rec.fields}
+    used = _placeholders(tpl.template)  # only the fields the template names are formatted
+    values = {k: format_value(v, tpl.values.get(k), templates.booleans)
+              for k, v in rec.fields if k in used}
+    if any("{" in v for v in values.values()):  # a value may name another field: _fill fills it
+        values = {k: format_value(v, tpl.values.get(k), templates.booleans)
+                  for k, v in rec.fields}
     return _fill(tpl.template, values)
+
+
+@lru_cache(maxsize=256)
+def _placeholders(template: str) -> frozenset[str]:
+    return frozenset(_PLACEHOLDER.findall(template))
 
 
 def _fact_text(key: str, value: Any, templates: EvidenceTemplates) -> str:
