@@ -9,7 +9,8 @@ Keys (record side / roster side):
 - ``id_head12`` / ``id_tail5``: first 12 / last 5 characters of a damaged 17-19 digit ID / of the
   roster ID (together complete for one edit).
 - ``id_prefix15``: first 15 digits of an ID that Excel truncated (ends in ``000``).
-- ``name``: dot-less name key. ``pinyin``: its toneless reading.
+- ``name``: dot-less name key. ``pinyin``: its toneless reading. ``surname``: the reading of
+  its surname (traditional forms and homophones keep it).
 - ``birth_date``: the record's birth date, else the one in its ID / the roster birth date.
 - ``county``: the record's county, else its ID's; re-coded counties map to today's code.
 - ``prefecture``: first 4 digits of ``county``.
@@ -27,7 +28,7 @@ select r.rid, r.scope,
        case when r.id_kind = 'edit' then left(r.digits, 12) end as id_head12,
        case when r.id_kind = 'edit' then right(r.digits, 5) end as id_tail5,
        case when r.tail000 then left(r.digits, 15) end as id_prefix15,
-       n.name_key_nodot as name, py.pinyin,
+       n.name_key_nodot as name, py.pinyin, py.surname,
        coalesce(r.rec_birth, r.id_birth) as birth_date,
        coalesce(r.rec_county_recoded, rc.new, r.id_region6) as county,
        left(coalesce(r.rec_county_recoded, rc.new, r.id_region6), 4) as prefecture
@@ -40,7 +41,7 @@ where r.scope <> 'exact'"""
 PERSON_KEYS_SQL = """
 create or replace temp table _sn_bk_per as
 select p.person_id, left(p.person_id, 12) as id_head12, right(p.person_id, 5) as id_tail5,
-       left(p.person_id, 15) as id_prefix15, p.name_key_nodot as name, p.pinyin,
+       left(p.person_id, 15) as id_prefix15, p.name_key_nodot as name, p.pinyin, p.surname,
        p.birth_date_eff as birth_date, c.county, left(c.county, 4) as prefecture
 from _sn_persons p
 left join (select person_id, unnest(counties_recoded) as county from _sn_persons) c

@@ -111,6 +111,23 @@ def pinyin_from_key(key: str) -> str:
     return _PINYIN_JUNK_RE.sub("", text.casefold())
 
 
+def surname_reading(key: str) -> str:
+    """Toneless reading of the surname of a dot-less name key (the first character unless a
+    compound surname): a blocking key that traditional forms and homophones leave intact.
+
+    Examples:
+        >>> surname_reading("曾国藩"), surname_reading("欧阳修")
+        ('zeng', 'ouyang')
+    """
+    if len(key) >= 3 and key[:2] in COMPOUND_SURNAMES:
+        text = COMPOUND_SURNAMES[key[:2]].replace(" ", "")
+    elif len(key) >= 2 and key[0] in SURNAMES:
+        text = SURNAMES[key[0]]
+    else:
+        text = _char_pinyin(key[:1]) if key else ""
+    return _PINYIN_JUNK_RE.sub("", text.casefold())
+
+
 def pinyin_key(name: str | None) -> str | None:
     """Toneless pinyin of the dot-less key, surname read as a surname: 曾国藩 -> ``zengguofan``."""
     key = name_key_nodot(name)

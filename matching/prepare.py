@@ -25,7 +25,7 @@ from safetynet.errors import SafetynetError
 from safetynet.warehouse import quote_ident, table_exists
 
 from .ids import normalize_ids
-from .names import name_keys, pinyin_from_key
+from .names import name_keys, pinyin_from_key, surname_reading
 from .settings import MatchSettings
 
 log = logging.getLogger(__name__)
@@ -281,7 +281,7 @@ def _records(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> None:
 
 def _pinyin(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> None:
     """Readings of the name keys that pinyin blocking needs (roster persons and open records)."""
-    rules = [r for r in settings.blocking_rules if "pinyin" in r.keys]
+    rules = [r for r in settings.blocking_rules if {"pinyin", "surname"} & set(r.keys)]
     scopes = "('open', 'valid')" if any(r.include_valid_ids for r in rules) else "('open')"
     keys: list[str] = []
     if rules:
@@ -292,12 +292,14 @@ def _pinyin(con: duckdb.DuckDBPyConnection, settings: MatchSettings) -> None:
                 select n.name_key_nodot from _sn_rec r join _sn_names n on n.raw = r.name_raw
                 where r.scope in {scopes}
             ) where k is not null""").fetchall()]
-    table = pa.table({"nodot": keys, "pinyin": [pinyin_from_key(k) or None for k in keys]},
-                     schema=pa.schema([("nodot", pa.string()), ("pinyin", pa.string())]))
+    table = pa.table({"nodot": keys, "pinyin": [pinyin_from_key(k) or None for k in keys],
+                      "surname": [surname_reading(k) or None for k in keys]},
+                     schema=pa.schema([("nodot", pa.string()), ("pinyin", pa.string()),
+                                       ("surname", pa.string())]))
     register(con, "_sn_pinyin", table)
     con.execute("""
         create or replace temp table _sn_persons as
-        select p.*, py.pinyin from _sn_persons p
+        select p.*, py.pinyin, py.surname from _sn_persons p
         left join _sn_pinyin py on py.nodot = p.name_key_nodot""")
 
 

@@ -27,8 +27,8 @@ NEUTRAL = frozenset({"null", "in_id"})
 COMPARISONS = tuple(LEVELS)
 NAME_LEVELS = ("exact", "nodot", "pinyin", "fuzzy")
 # Blocking keys: each exists on the record side and the roster side (blocking.py has the SQL).
-BLOCKING_KEYS = ("id_head12", "id_tail5", "id_prefix15", "name", "pinyin", "birth_date",
-                 "county", "prefecture")
+BLOCKING_KEYS = ("id_head12", "id_tail5", "id_prefix15", "name", "pinyin", "surname",
+                 "birth_date", "county", "prefecture")
 
 
 def _default_priors() -> dict[str, dict[str, dict[str, float]]]:
@@ -87,9 +87,12 @@ class BlockingRule:
 
 DEFAULT_BLOCKING_RULES: tuple[BlockingRule, ...] = (
     # complete for one edit: a substitution, transposition, insertion or deletion leaves the
-    # first 12 characters (region + birth year and month) or the last 5 intact
-    BlockingRule("id_head12", ("id_head12",)),
-    BlockingRule("id_tail5", ("id_tail5",)),
+    # first 12 characters (region + birth year and month) or the last 5 intact. With the
+    # surname's reading: a 12-digit head alone is shared by hundreds of roster persons in a
+    # county of 100,000 (pairs grow with the square of the roster); a repair needs the name
+    # to agree anyway, and a surname typo is still met by dob_county.
+    BlockingRule("id_head12_surname", ("id_head12", "surname")),
+    BlockingRule("id_tail5_surname", ("id_tail5", "surname")),
     BlockingRule("id_prefix15", ("id_prefix15",)),
     BlockingRule("name_dob", ("name", "birth_date"), include_valid_ids=True),
     BlockingRule("pinyin_dob_prefecture", ("pinyin", "birth_date", "prefecture")),

@@ -116,7 +116,7 @@ def test_blocking_finds_every_true_person(sample, con) -> None:
     report = blocking_report(con, Q3, truth_dir=sample[0])
     assert report["should_link_without_exact_id"] > 100
     assert report["recall"] == 1.0
-    assert report["rules"]["id_tail5"]["pairs"] > 0
+    assert report["rules"]["id_tail5_surname"]["pairs"] > 0
     assert report["rules"]["name_dob"]["true_pairs"] > 0
     # the model's stored count of the same run agrees with the diagnostics
     stored = json.loads(con.execute("select model from links.model where as_of = ?",

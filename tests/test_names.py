@@ -145,3 +145,15 @@ def test_name_key_is_idempotent(value: str) -> None:
     assert name_key(key) == key
     if key:
         assert name_key_nodot(key) == name_key_nodot(value)
+
+
+def test_surname_reading_survives_homophones_and_traditional_forms() -> None:
+    from safetynet.matching.names import name_key_nodot, surname_reading
+
+    assert surname_reading(name_key_nodot("張三")) == surname_reading(name_key_nodot("张三"))
+    assert surname_reading("章三") == surname_reading("张三") == "zhang"
+    assert surname_reading("欧阳修") == "ouyang"
+    assert surname_reading("曾国藩") == "zeng"  # the surname reading, not ceng
+    assert surname_reading("汪五") == surname_reading("王五") == "wang"
+    assert surname_reading("李四") != surname_reading("王五")
+    assert surname_reading("") == ""
