@@ -35,7 +35,7 @@ from typing import Any
 
 import duckdb
 
-from safetynet.warehouse import quote_ident, table_exists, transaction
+from safetynet.warehouse import create_table_like, quote_ident, table_exists, transaction
 
 from .blocking import candidate_pairs
 from .link_store import (
@@ -290,7 +290,7 @@ def _write_roster(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     out = ("select r.* exclude (_sn_name_raw, name_key_nodot), k.person_key "
            "from _sn_roster r left join _sn_keys k on k.person_id = r.person_id")
     if not table_exists(con, "links", "roster"):
-        con.execute(f"create table links.roster as {out} where false")
+        create_table_like(con, "links.roster", out)
     existing = set(columns(con, "links", "roster"))
     for column, sql_type, *_ in con.execute(f"describe {out}").fetchall():
         if column not in existing:

@@ -41,7 +41,13 @@ import duckdb
 import pyarrow as pa
 
 from safetynet.settings import RunSettings
-from safetynet.warehouse import connect, quote_ident, table_exists, transaction
+from safetynet.warehouse import (
+    connect,
+    create_table_like,
+    quote_ident,
+    table_exists,
+    transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -364,8 +370,7 @@ def merge_partitions(con: duckdb.DuckDBPyConnection, settings: RunSettings,
             con.execute(PERSON_IDS_DDL)
             ensure_warning_tables(con)
             if not _has(con, _current(con), "links", "roster"):
-                con.execute("create table links.roster as select * from res.links.roster "
-                            "where false")
+                create_table_like(con, "links.roster", "select * from res.links.roster")
             delete_record_links(con, as_of)
             for table in ("links.roster", "links.model", "warnings.warnings",
                           "warnings.rule_status"):

@@ -88,6 +88,19 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def create_table_like(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
+    """``create table <table> (...)`` with the columns of `select_sql`, by DDL.
+
+    Not ``create table ... as <select> where false``: in DuckDB 2.0.0, when a transaction
+    creates a table that way and then inserts enough rows to be written optimistically (about
+    a million), this connection reads the table as empty until it reconnects (measured;
+    tests/test_warehouse_duckdb_traps.py).
+    """
+    cols = ", ".join(f"{quote_ident(name)} {sql_type}" for name, sql_type, *_ in
+                     con.execute(f"describe {select_sql}").fetchall())
+    con.execute(f"create table {table} ({cols})")
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Run a block in one DuckDB transaction: all of it lands or none of it."""

@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 from stdnum.cn import ric
 
-from safetynet.warehouse import connect
+from safetynet.warehouse import connect, create_table_like, table_exists
 from safetynet.workbench.auth import add_user
 from safetynet.workbench.db import WORKBENCH_DDL
 
@@ -373,8 +373,8 @@ def _load(con: duckdb.DuckDBPyConnection, people: list[dict[str, Any]],
         columns = list(dict.fromkeys(k for row in rows for k in row))
         con.register("staged_rows", pa.Table.from_pylist(
             [{c: row.get(c) for c in columns} for row in rows]))
-        con.execute(f"create table if not exists staged.{table} as "
-                    f"select * from staged_rows limit 0")
+        if not table_exists(con, "staged", table):
+            create_table_like(con, f"staged.{table}", "select * from staged_rows")
         con.execute(f"insert into staged.{table} by name select * from staged_rows")
         con.unregister("staged_rows")
     _monitoring(con, quarters)
