@@ -82,15 +82,15 @@ def canonical_text(value: Any) -> str | None:
 
 
 # Cells that start or end with a character of _WS (rare): only those pay for the multi-character
-# trim, which costs ~10x a plain comparison on millions of cells.
-_WS_EDGE = (r"^[ \t\r\n\x{00A0}\x{3000}\x{FEFF}\x{200B}]"
-            r"|[ \t\r\n\x{00A0}\x{3000}\x{FEFF}\x{200B}]$")
+# trim, which costs ~10x a plain comparison on millions of cells. The edge test looks at the
+# first and last character only (a regex anchored at the end scans the whole cell: 25% slower).
 
 
 def _clean(expr: str) -> str:
     text = f"CAST({expr} AS VARCHAR)"
-    return (f"CASE WHEN regexp_matches({text}, {lit(_WS_EDGE)}) "
-            f"THEN nullif(trim({text}, {lit(_WS)}), '') ELSE nullif({text}, '') END")
+    ws = lit(_WS)
+    return (f"CASE WHEN contains({ws}, left({text}, 1)) OR contains({ws}, right({text}, 1)) "
+            f"THEN nullif(trim({text}, {ws}), '') ELSE nullif({text}, '') END")
 
 
 def _map_sql(txt: str, values: dict[str, Any] | None) -> str:

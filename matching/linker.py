@@ -58,7 +58,7 @@ MODEL_DDL = "create table if not exists links.model (as_of date, settings json, 
 
 VIEW_SQL = (
     "select s.*, r.person_id, r.method as link_method, r.score as link_score, r.person_key "
-    "from staged.{table} s join links.record_links r on r.as_of = s.as_of "
+    "from staged.{table} s join links.record_link_rows r on r.as_of = s.as_of "
     "and r.source = s._source and r.record_key = s._record_key and r.table_name = '{name}' "
     "where r.status = 'linked'"
 )

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from python_calamine import CalamineWorkbook
 
@@ -428,3 +429,15 @@ def test_ensure_staged_tables_creates_every_contract_table(con) -> None:
                                         "where table_schema = 'staged'").fetchall()}
     assert {"roster", "standards", "pension", "disability_certs"} <= tables
     assert len(tables) == 10
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("张三", "张三"), (" 张三", "张三"), ("张三\u3000", "张三"), ("\u00a0张三\u200b", "张三"),
+    ("\ufeff430102", "430102"), ("张 三", "张 三"), ("", None), (" \t\u3000", None),
+    ("\u3000", None), ("x", "x"), (None, None), ("a\nb", "a\nb"), ("\r\n", None),
+])
+def test_cell_cleaning_trims_only_the_edges(raw, expected) -> None:
+    from safetynet.data_contracts.stage_sql import _clean
+
+    con = duckdb.connect()
+    assert con.execute(f"select {_clean('$v')}", {"v": raw}).fetchone()[0] == expected
