@@ -18,18 +18,20 @@ import duckdb
 ROWS_DDL = """
 create table if not exists links.record_link_rows (
     as_of date, source varchar, table_name varchar, record_key varchar, person_id varchar,
-    status varchar, method varchar, score double, id_quality varchar, xkey ubigint,
+    status varchar, method varchar, score double, id_quality varchar, xkey uhugeint,
     person_key varchar
 )"""
-EXPLANATIONS_DDL = "create table if not exists links.explanations (xkey ubigint, explanation json)"
+EXPLANATIONS_DDL = ("create table if not exists links.explanations "
+                    "(xkey uhugeint, explanation json)")
 VIEW_DDL = """
 create or replace view links.record_links as
 select r.as_of, r.source, r.table_name, r.record_key, r.person_id, r.status, r.method, r.score,
        r.id_quality, e.explanation, r.person_key
 from links.record_link_rows r left join links.explanations e on e.xkey = r.xkey"""
 
-# the content address of an explanation (the same text has the same key in every warehouse)
-XKEY_SQL = "hash(cast({col} as varchar))"
+# the content address of an explanation (the same text has the same key in every warehouse):
+# md5 of the text (DuckDB's hash() is no digest: safetynet.warehouse.digest_sql)
+XKEY_SQL = "md5_number(cast({col} as varchar))"
 
 
 def _kind(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> str | None:

@@ -262,17 +262,21 @@ def _write(con: duckdb.DuckDBPyConnection, as_of: date, day: str, settings: Matc
         insert into links.explanations
         select distinct xkey, explanation from _sn_expl
         where xkey not in (select xkey from links.explanations)""")
-    con.execute(f"""
-        insert into links.record_link_rows by name
-        select {day} as as_of, rr.source, rr.table_name, rr.record_key,
-               case when o.status = 'linked' then o.person_id end as person_id,
+    # the decision per identity first, then one row per record (a join on rid alone)
+    con.execute("""
+        create or replace temp table _sn_out_rows as
+        select o.rid, case when o.status = 'linked' then o.person_id end as person_id,
                o.status, o.method,
                case when o.status = 'unlinked' then 0.0 else round(o.posterior, 6) end as score,
                o.quality as id_quality, e.xkey,
                case when o.status = 'linked' then k.person_key end as person_key
-        from _sn_records rr join _sn_outcome o on o.rid = rr.rid
-        join _sn_expl e on e.ekey = o.ekey
+        from _sn_outcome o join _sn_expl e on e.ekey = o.ekey
         left join _sn_keys k on k.person_id = o.person_id""")
+    con.execute(f"""
+        insert into links.record_link_rows by name
+        select {day} as as_of, rr.source, t.table_name, rr.record_key, o.* exclude (rid)
+        from _sn_records rr join _sn_out_rows o on o.rid = rr.rid
+        join _sn_tables t on t.ti = rr.ti""")
     prune_explanations(con)
     _write_roster(con, as_of)
     rebuild_persons(con)

@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 
 from safetynet.errors import SafetynetError
-from safetynet.warehouse import quote_ident, table_exists
+from safetynet.warehouse import digest_sql, quote_ident, table_exists
 
 from .ids import normalize_ids
 from .names import name_keys, pinyin_from_key, surname_reading
@@ -129,38 +129,43 @@ def _stage_records(con: duckdb.DuckDBPyConnection, day: str,
           "null::ubigint as skey, null::varchar as id_raw, null::varchar as name_raw, "
           "null::varchar as sex, null::date as birth_date, null::varchar as region_code "
           "where false"]
-    ident = ", ".join(_IDENTITY)
-    con.execute(f"""
-        create or replace temp table _sn_rows as
-        with r as ({' union all '.join(selects)})
-        select r.ti, r.source, r.record_key, r.skey,
-               hash({ident}, case when d.record_key is not null then r.skey end) as h,
-               r.* exclude (ti, source, record_key, skey)
-        from r left join ({decided}) d on d.source = r.source and d.record_key = r.record_key""")
-    for _ in range(3):
-        # group by the identity's hash; a (vanishingly rare) collision of two identities is
-        # detected and their records re-hashed apart
-        same = " and ".join(
-            f"(min({c}) is not distinct from max({c}) and count({c}) in (0, count(*)))"
-            for c in _IDENTITY)
+    union = " union all ".join(selects)
+    same = " and ".join(f"(min({c}) is not distinct from max({c}) and count({c}) in (0, count(*)))"
+                        for c in _IDENTITY)
+    own = "case when d.record_key is not null then r.skey end"
+    # rid: 63 bits of DuckDB's fast hash of the identity. That hash is no digest (near-identical
+    # IDs collide: safetynet.warehouse.digest_sql), so a group holding two identities (`same`
+    # false) is detected and its records are keyed by an md5 digest instead.
+    key = f"(hash({', '.join(_IDENTITY)}, {own}) >> 1)::bigint"
+    rekeyed = 0
+    for salt in range(3):
+        rows = f"""
+            select r.*, {key} as rid
+            from ({union}) r left join ({decided}) d
+                on d.source = r.source and d.record_key = r.record_key"""
         con.execute(f"""
             create or replace temp table _sn_idents as
-            select row_number() over () as rid, h, count(*) as n, min(skey) as skey,
+            select rid, count(*) as n, min(skey) as skey,
                    {', '.join(f'min({c}) as {c}' for c in _IDENTITY)}, {same} as same
-            from _sn_rows group by h""")
-        if not con.execute("select count(*) from _sn_idents where not same").fetchone()[0]:
+            from ({rows}) group by rid""")
+        collided = [r[0] for r in con.execute(
+            "select rid from _sn_idents where not same order by rid").fetchall()]
+        if not collided:
             break
-        con.execute("""
-            update _sn_rows set h = hash(h, skey)
-            where h in (select h from _sn_idents where not same)""")
+        rekeyed += len(collided)
+        digest = digest_sql(*_IDENTITY, own, str(salt), lower64=True)
+        key = (f"case when {key} in ({', '.join(map(str, collided))}) "
+               f"then ({digest} >> 1)::bigint else {key} end")
     else:
         raise SafetynetError("identity hashing did not separate the records")
-    con.execute("""
-        create or replace temp table _sn_records as
-        select i.rid, t.table_name, r.source, r.record_key, r.skey
-        from _sn_rows r join _sn_idents i using (h) join _sn_tables t using (ti)""")
-    con.execute("drop table _sn_rows")
     con.execute("alter table _sn_idents drop column same")
+    if rekeyed:
+        log.info("identities: %d hash groups held more than one identity; re-keyed by md5",
+                 rekeyed)
+    # the staged tables are read a second time rather than holding every record's identity
+    con.execute(f"""
+        create or replace temp table _sn_records as
+        select rid, ti, source, record_key, skey from ({rows})""")
 
 
 def _normalise_ids(con: duckdb.DuckDBPyConnection, day: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import duckdb
 
-from safetynet.warehouse import table_exists
+from safetynet.warehouse import digest_sql, table_exists
 
 from .comparisons import (
     ID_EDITS_SQL,
@@ -36,6 +36,12 @@ LEVEL_COLUMNS = {"id": "id_level", "name": "name_level", "birth_date": "dob_leve
 WEIGHT_COLUMNS = {"id": "w_id", "name": "w_name", "birth_date": "w_dob", "sex": "w_sex",
                   "region": "w_region"}
 MAX_WEIGHT = 500.0
+# the key of an explanation's inputs (a record in review has its own)
+EKEY_SQL = digest_sql(
+    "status", "method", "quality", "scope", "reason", "id_level", "id_edits", "name_level",
+    "name_similarity", "dob_level", "sex_level", "region_level", "rules", "n_candidates",
+    "candidate_ids", "review", "rejected", "weight", "posterior", "held", "no_name", "no_birth",
+    "case when status = 'review' then rid end")
 
 
 def compare(con: duckdb.DuckDBPyConnection, pairs: str, out: str,
@@ -362,10 +368,7 @@ def score_and_decide(con: duckdb.DuckDBPyConnection, model: FellegiSunterModel,
                     else 'no_candidate' end as reason,
                -- an explanation depends only on these (weights follow from the levels): the
                -- writer builds each distinct one once; a record in review has its own
-               hash(status, method, quality, scope, reason, id_level, id_edits, name_level,
-                    name_similarity, dob_level, sex_level, region_level, rules, n_candidates,
-                    candidate_ids, review, rejected, weight, posterior, held, no_name, no_birth,
-                    case when status = 'review' then rid end) as ekey
+               {EKEY_SQL} as ekey
         from s""")
     con.execute("drop table _sn_decision; drop table _sn_live; drop table _sn_simple")
     # every candidate of a record in review, side by side (review queue export, explanation)
