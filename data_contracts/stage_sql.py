@@ -325,10 +325,13 @@ def build_stage_sql(
     def cols(items: list[str]) -> str:
         return "".join(f",\n        {i}" for i in items)
 
-    key_join = (
-        "from renamed left join repeated_keys as k on k._record_key = renamed._record_key"
-        if repeated_keys else
-        "from renamed, (select NULL::STRUCT(f VARCHAR, r BIGINT) AS _first_pos) as k")
+    # without repeated keys the model is projections only: DuckDB keeps the raw table's row
+    # order (the file order), so the caller need not sort
+    key_join = ("from renamed left join repeated_keys as k on k._record_key = renamed._record_key"
+                if repeated_keys else "from renamed")
+    key_seq = ("""CASE WHEN k._first_pos IS NULL THEN 1
+             WHEN k._first_pos = {'f': renamed._file, 'r': renamed._row} THEN 1
+             ELSE 2 END""" if repeated_keys else "1")
     return f"""
 with source as not materialized (
     select * from {raw_table}
@@ -353,9 +356,7 @@ repeated_keys as (
 ),
 mapped as (
     select renamed.*,
-        CASE WHEN k._first_pos IS NULL THEN 1
-             WHEN k._first_pos = {{'f': renamed._file, 'r': renamed._row}} THEN 1
-             ELSE 2 END AS _key_seq{cols(mapped)}
+        {key_seq} AS _key_seq{cols(mapped)}
     {key_join}
 ),
 typed as (

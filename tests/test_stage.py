@@ -441,3 +441,31 @@ def test_cell_cleaning_trims_only_the_edges(raw, expected) -> None:
 
     con = duckdb.connect()
     assert con.execute(f"select {_clean('$v')}", {"v": raw}).fetchone()[0] == expected
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_staged_rows_keep_the_file_order_over_many_row_groups(tmp_path: Path,
+                                                             duplicate: bool) -> None:
+    """Without repeated keys the insert is not sorted: DuckDB must keep the raw order."""
+    con = connect(tmp_path / "w.duckdb", threads=2)
+    n = 400_000  # a few row groups of 122,880 rows, over two files
+    cols = ", ".join(f"{quote_ident(h)} VARCHAR" for h in HEADER)
+    con.execute(f"create table raw.hrss_pension ({cols}, _row BIGINT, _file VARCHAR)")
+    key = "case when i = 7 then 'K3' else 'K' || i end" if duplicate else "'K' || i"
+    values = {"记录编号": key, "身份证号码": "'43010219700101' || lpad((i % 9999)::varchar, 4, '0')",
+              "姓名": "'张三'", "性别": "'男'", "险种类型": "'110'", "缴费状态": "'1'",
+              "缴费基数": "(i % 5000)::varchar", "参保日期": "'20200101'",
+              "行政区划": "'430102'"}
+    select = ", ".join(values.get(h, "null") for h in HEADER)
+    con.execute(f"insert into raw.hrss_pension select {select}, "
+                f"(i % 200000) + 2, case when i < 200000 then 'a.csv' else 'b.csv' end "
+                f"from range({n}) t(i)")
+    stage_source(con, pension_config(), AS_OF)
+    unordered = con.execute("""
+        select count(*) from (
+            select _file, _row, lag(_file) over (order by rowid) as pf,
+                   lag(_row) over (order by rowid) as pr
+            from staged.pension)
+        where pf is not null and (_file < pf or (_file = pf and _row <= pr))""").fetchone()[0]
+    assert unordered == 0
+    assert con.execute("select count(*) from staged.pension").fetchone()[0] == n - duplicate
