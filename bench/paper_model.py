@@ -106,9 +106,9 @@ def markdown(m: dict[str, Any]) -> str:
     rows += [f"| **total, one machine** | **{one['seconds']:,}** "
              f"(~{one['seconds'] / 60:.0f} min) | |",
              "", f"Peak RSS on one machine (line through the measured peaks; each run's "
-             f"DuckDB memory limit is in its results file): ~{one['peak_rss_gb']} GB. A limit "
-             "bounds DuckDB (it spills); the linker's and the referral writer's Python memory "
-             "remains.", "",
+             f"DuckDB memory limit is in its results file): ~{one['peak_rss_gb']} GB, an upper "
+             "bound when the runs had different limits: a limit bounds DuckDB (it spills), "
+             "the Python side grows with the distinct IDs and names.", "",
              f"Serial part {m['serial_seconds']:,} s, parallel part {m['parallel_seconds']:,} s "
              f"(split from {m['partition_split']['source']}: residual link share "
              f"{m['partition_split']['residual_share_of_link']}).", "",
