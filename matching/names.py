@@ -63,7 +63,8 @@ def _keys_joined(values: list[str]) -> list[str]:
     if not values:
         return []
     joined = "\n".join(v.replace("\n", " ").replace("\r", " ") for v in values)
-    s = _T2S.convert(unicodedata.normalize("NFKC", joined))
+    # dots first: NFKC would turn some look-alikes (U+318D) into letters the table does not know
+    s = _T2S.convert(unicodedata.normalize("NFKC", joined.translate(_DOT_TABLE)))
     s = _WS_RE.sub("", s).translate(_DOT_TABLE).casefold()
     if not s.isascii():  # a removed space can leave a combining mark: compose it (idempotence)
         s = unicodedata.normalize("NFKC", s).translate(_DOT_TABLE)

@@ -390,8 +390,6 @@ def test_every_middle_dot_look_alike_gives_one_key(first: str, last: str) -> Non
     assert keys == {f"{first}{DOT}{last}"}
 
 
-@pytest.mark.xfail(strict=True, reason="matching/names.py: U+318D is in DOT_LOOKALIKES but NFKC "
-                   "maps it to U+119E first, so it never becomes the middle dot (reported)")
 def test_hangul_araea_as_middle_dot_gives_the_same_key() -> None:
     from safetynet.matching.names import name_key
 
