@@ -147,7 +147,7 @@ def quarterly_comparison(
         redact_handlers(h for n in ("", "prefect", *_PREFECT_RUN_LOGGERS)
                         for h in logging.getLogger(n).handlers)
         pipeline.begin_outputs(settings)
-        _record(settings, run_id, started, "running")
+        pipeline.record_run_status(settings, run_id, started, "running")
         try:
             loads = stage(settings, configs, extract(settings, configs))
             tables = pipeline.loaded_tables(loads)
@@ -155,23 +155,15 @@ def quarterly_comparison(
             link(settings)
             warn(settings, tables)
             refer(settings)
-            _record(settings, run_id, started, "finished")
+            pipeline.record_run_status(settings, run_id, started, "finished")
             summary = summarize(settings)  # last: summary.json only ever shows a finished run
         except BaseException:
-            _record(settings, run_id, started, "failed")
+            pipeline.record_run_status(settings, run_id, started, "failed")
             raise
     return summary
 
 
 _PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
-
-
-def _record(settings: RunSettings, run_id: str, started: datetime, status: str) -> None:
-    con = pipeline.open_warehouse(settings)
-    try:
-        pipeline.record_run(con, settings, run_id, started, status)
-    finally:
-        con.close()
 
 
 if __name__ == "__main__":

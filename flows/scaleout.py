@@ -79,15 +79,7 @@ def warn_partition(settings: RunSettings, name: str,
 def merge_and_refer(settings: RunSettings, names: list[str]) -> dict[str, Any]:
     """Merge the partitions, then link-quality reports, lifecycle, referral files and the
     summary (main warehouse)."""
-    con = pipeline.open_warehouse(settings)
-    try:
-        merged = partitions.merge_partitions(con, settings, names)
-        pipeline.write_link_quality(con, settings)
-        pipeline.track_lifecycle(con, settings)
-        pipeline.write_referrals(con, settings)
-        summary = pipeline.run_summary(con, settings.as_of)
-    finally:
-        con.close()
+    summary, merged = pipeline.finish_merged(settings, names)
     summary["partitions"] = {"names": names, "merged": merged}
     return summary
 
@@ -115,7 +107,7 @@ def scaleout_comparison(
     run_id = f"{settings.quarter}-{started:%Y%m%dT%H%M%S}-scaleout"
     with owner_only(), run_lock(settings.warehouse, run_id=run_id):
         pipeline.begin_outputs(settings)
-        _record(settings, run_id, started, "running")
+        pipeline.record_run_status(settings, run_id, started, "running")
         try:
             tables, names = load(settings, prefix_len)
             model = partitions.resolve_model(settings)
@@ -132,10 +124,10 @@ def scaleout_comparison(
             warned.wait()
             _raise_failed(warned)
             summary = merge_and_refer(settings, names)
-            _record(settings, run_id, started, "finished")
+            pipeline.record_run_status(settings, run_id, started, "finished")
             pipeline.write_summary(settings, summary)
         except BaseException:
-            _record(settings, run_id, started, "failed")
+            pipeline.record_run_status(settings, run_id, started, "failed")
             raise
     return summary
 
@@ -143,14 +135,6 @@ def scaleout_comparison(
 def _raise_failed(futures: Any) -> None:
     for f in futures:
         f.result()  # raises the task's exception
-
-
-def _record(settings: RunSettings, run_id: str, started: datetime, status: str) -> None:
-    con = pipeline.open_warehouse(settings)
-    try:
-        pipeline.record_run(con, settings, run_id, started, status)
-    finally:
-        con.close()
 
 
 def scaleout_flow(address: str | None = None, n_workers: int = 2,

@@ -60,18 +60,17 @@ def insert_record_links(con: duckdb.DuckDBPyConnection, select_sql: str,
     """Insert rows shaped like ``links.record_links`` (by name, with an ``explanation`` JSON
     column) from `select_sql`: each new explanation text once, every row with its key."""
     xkey = XKEY_SQL.format(col="explanation")
-    con.execute(f"create or replace temp table _rl_in as {select_sql}", params)
+    con.execute(f"create or replace temp table _rl_in as select *, "
+                f"case when explanation is not null then {xkey} end as _xkey "
+                f"from ({select_sql})", params)
     try:
-        con.execute(f"""
+        con.execute("""
             insert into links.explanations
-            select distinct {xkey} as xkey, explanation from _rl_in
-            where explanation is not null
-              and {xkey} not in (select xkey from links.explanations)""")
-        con.execute(f"""
+            select distinct _xkey, explanation from _rl_in
+            where _xkey is not null and _xkey not in (select xkey from links.explanations)""")
+        con.execute("""
             insert into links.record_link_rows by name
-            select * exclude (explanation),
-                   case when explanation is not null then {xkey} end as xkey
-            from _rl_in""")
+            select * exclude (explanation, _xkey), _xkey as xkey from _rl_in""")
     finally:
         con.execute("drop table if exists _rl_in")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,6 @@ from safetynet.errors import SafetynetError
 from safetynet.outputs import (
     atomic_write_bytes,
     csv_bytes,
-    formula_safe,
-    visible_controls,
     xlsx_sheets_bytes,
 )
 from safetynet.warehouse import quote_ident, table_exists
@@ -34,17 +32,6 @@ _SAFE_NAME = re.compile(r"[^a-z0-9_]+")
 XLSX_MAX_FIX_ROWS = 10_000  # rows of 需整改记录 in the workbook; the CSV holds them all
 FIX_HEADERS = ["文件", "行号", "记录编号", "身份证号问题", "整改建议", "关联结果"]
 
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return formula_safe(visible_controls(value))
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
 
 
 def workbook_bytes(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]]) -> bytes:

@@ -463,28 +463,14 @@ def run_quarter_partitioned(settings: RunSettings, *, prefix_len: int = DEFAULT_
     started = datetime.now()
     run_id = f"{settings.quarter}-{started:%Y%m%dT%H%M%S}-partitioned"
     with run_lock(settings.warehouse, run_id=run_id):
-        con = pipeline.open_warehouse(settings)
-        try:
-            pipeline.record_run(con, settings, run_id, started, "running")
-        finally:
-            con.close()
+        pipeline.record_run_status(settings, run_id, started, "running")
         try:
             summary = _run_partitioned(settings, prefix_len, only, keep_files, map_fn)
         except BaseException:
-            _record(settings, run_id, started, "failed")
+            pipeline.record_run_status(settings, run_id, started, "failed")
             raise
-        _record(settings, run_id, started, "finished")
+        pipeline.record_run_status(settings, run_id, started, "finished")
     return summary
-
-
-def _record(settings: RunSettings, run_id: str, started: Any, status: str) -> None:
-    from safetynet import pipeline
-
-    con = pipeline.open_warehouse(settings)
-    try:
-        pipeline.record_run(con, settings, run_id, started, status)
-    finally:
-        con.close()
 
 
 def _run_partitioned(settings: RunSettings, prefix_len: int, only: list[str] | None,
@@ -523,15 +509,7 @@ def _run_partitioned(settings: RunSettings, prefix_len: int, only: list[str] | N
     else:
         results += run(link_partition, [(settings, n, model) for n in todo])
     results += run(warn_partition, [(settings, n, tables) for n in todo])
-    con = pipeline.open_warehouse(settings)
-    try:
-        merged = merge_partitions(con, settings, names)
-        pipeline.write_link_quality(con, settings)
-        pipeline.track_lifecycle(con, settings)
-        pipeline.write_referrals(con, settings)
-        summary = pipeline.run_summary(con, settings.as_of)
-    finally:
-        con.close()
+    summary, merged = pipeline.finish_merged(settings, names)
     if not keep_files:
         remove_partition_files(settings)
     summary["partitions"] = {"names": names, "merged": merged,

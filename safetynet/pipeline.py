@@ -354,6 +354,32 @@ def record_run(con: duckdb.DuckDBPyConnection, settings: RunSettings, run_id: st
                      settings.to_json()])
 
 
+def record_run_status(settings: RunSettings, run_id: str, started: datetime,
+                      status: str) -> None:
+    """`record_run` on a connection of its own (flows whose stages open their own)."""
+    con = open_warehouse(settings)
+    try:
+        record_run(con, settings, run_id, started, status)
+    finally:
+        con.close()
+
+
+def finish_merged(settings: RunSettings, names: list[str]) -> tuple[dict[str, Any], Any]:
+    """After partitioned link + warn: merge the partitions into the warehouse, then link-quality
+    reports, lifecycle, referral files; returns (run summary, merge counts)."""
+    from safetynet.partitions import merge_partitions
+
+    con = open_warehouse(settings)
+    try:
+        merged = merge_partitions(con, settings, names)
+        write_link_quality(con, settings)
+        track_lifecycle(con, settings)
+        write_referrals(con, settings)
+        return run_summary(con, settings.as_of), merged
+    finally:
+        con.close()
+
+
 def run_quarter(settings: RunSettings, *, run_id: str | None = None,
                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the whole quarterly comparison without Prefect (same stages as the flow).
